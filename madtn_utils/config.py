@@ -1,0 +1,151 @@
+"""Strict, frozen configuration: unknown keys and wrong types are errors.
+
+Every config section is a frozen dataclass whose fields carry type hints.
+:func:`from_dict` builds one from a mapping (a YAML file, papermill parameters) and
+raises ``ValueError`` naming the key and the expected type; :func:`to_dict` turns it
+back into plain JSON-able data, saved beside every run's outputs.
+
+>>> from dataclasses import dataclass
+>>> @dataclass(frozen=True)
+... class Demo:
+...     lr: float = 2e-4
+...     name: str = "x"
+>>> from_dict(Demo, {"lr": 1})
+Demo(lr=1.0, name='x')
+>>> from_dict(Demo, {"lr": "fast"})
+Traceback (most recent call last):
+...
+ValueError: demo.lr: expected float, got str 'fast'
+>>> from_dict(Demo, {"epochs": 3})
+Traceback (most recent call last):
+...
+ValueError: demo: unknown key 'epochs' (expected one of: lr, name)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+
+__all__ = ["from_dict", "to_dict", "config_hash", "load_yaml"]
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value, tp, where: str):
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is typing.Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ValueError as exc:
+                errors.append(str(exc))
+        raise ValueError(f"{where}: expected {' or '.join(_type_name(a) for a in args)}, got {type(value).__name__} {value!r}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ValueError(f"{where}: expected one of {', '.join(repr(a) for a in args)}, got {value!r}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ValueError(f"{where}: expected {len(args)} items, got {len(value)}")
+            return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        item = args[0] if args else typing.Any
+        items = [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
+        return from_dict(tp, value, where=where)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif isinstance(tp, type) and isinstance(value, tp):
+        return value
+    raise ValueError(f"{where}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+
+
+def from_dict(cls, data, *, where: str | None = None):
+    """Build the frozen dataclass ``cls`` from ``data``, strictly."""
+    where = where or cls.__name__.lower()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r} (expected one of: {', '.join(fields)})")
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def to_dict(obj):
+    """Plain data (dicts, lists, str, numbers) for a config dataclass."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def config_hash(*parts, length: int = 16) -> str:
+    """A stable hex digest of JSON-able parts (configs go through :func:`to_dict`)."""
+    import hashlib
+
+    blob = json.dumps([to_dict(p) for p in parts], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def load_yaml(path: str | Path) -> dict:
+    """A YAML mapping from ``path``; a clear error for a missing or malformed file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"params file {str(path)!r} does not exist: expected a YAML file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"params file {str(path)!r} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"params file {str(path)!r}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
