@@ -1,0 +1,176 @@
+"""Preprocess a whole database, in parallel, through an on-disk cache.
+
+:func:`prepare_database` turns a :class:`~madtn_utils.index.DatasetIndex` into a
+:class:`~madtn_utils.domain.DomainData` plus the per-sample manifest. The result is
+stored under ``cache_dir/<database>-<key>/`` (``maps.npz``, ``manifest.csv``,
+``config.json``), where ``key`` hashes
+
+- the :class:`~madtn_utils.preprocess.PreprocessConfig` and :data:`PREPROCESS_VERSION`,
+- the sample list (ids, labels, every frame's file name, annotated apexes),
+- the bytes of every frame the maps are computed from (onset, apexes, offset).
+
+So changing a preprocessing parameter or a frame misses the cache; training
+parameters never enter it. The folder is written under a temporary name and renamed
+into place, so an interrupted run leaves no half entry that could count as a hit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing as mp
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import config_hash, to_dict
+from .domain import CLASSES, DomainData
+from .frames import frame_number
+from .maps import choose_apexes
+from .preprocess import PreprocessConfig, SampleWorker
+
+__all__ = ["PREPROCESS_VERSION", "cache_key", "prepare_database", "load_cached", "PrepareWarning"]
+
+#: Bump when the maps' computation changes, so old cache entries stop matching.
+PREPROCESS_VERSION = 1
+_WORKER = None
+
+
+class PrepareWarning(UserWarning):
+    """Samples fell back (no face) or were left out (unreadable frames)."""
+
+
+def _rows(index) -> list[dict]:
+    cols = ["sample_id", "subject", "label", "frames", "n_frames", "apex"]
+    df = index.samples[cols].astype(object).where(index.samples[cols].notna(), None)
+    return df.to_dict("records")
+
+
+def _needed_frames(row: dict, config: PreprocessConfig) -> list[str]:
+    frames = row["frames"]
+    annotated = None
+    if config.apex == "annotated" and row["apex"] is not None:
+        numbers = [frame_number(p) for p in frames]
+        annotated = numbers.index(int(row["apex"])) if int(row["apex"]) in numbers else None
+    test, train, _ = choose_apexes(len(frames), mode=config.apex, annotated_index=annotated,
+                                   fraction=config.train_apex_fraction)
+    return [frames[i] for i in sorted({0, test, len(frames) - 1, *train})]
+
+
+def cache_key(index, config: PreprocessConfig) -> str:
+    """The cache key of ``index`` preprocessed under ``config`` (module docstring)."""
+    digest = hashlib.sha256()
+    for row in _rows(index):
+        digest.update(json.dumps([row["sample_id"], row["label"], row["apex"],
+                                  [Path(p).name for p in row["frames"]]], default=str).encode())
+        for path in _needed_frames(row, config):
+            try:
+                digest.update(Path(path).read_bytes())
+            except OSError:
+                digest.update(f"unreadable:{path}".encode())
+    return config_hash(index.database, PREPROCESS_VERSION, config, digest.hexdigest())
+
+
+def _init_worker(config: PreprocessConfig) -> None:
+    global _WORKER
+    import cv2
+
+    cv2.setNumThreads(1)
+    _WORKER = SampleWorker(config)
+
+
+def _run_one(row: dict) -> dict:
+    return _WORKER(row)
+
+
+def _compute(rows, config: PreprocessConfig, jobs: int, progress: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(rows), desc=desc, unit="sample", disable=not progress)
+    results = []
+    if jobs <= 1:
+        _init_worker(config)
+        for row in rows:
+            results.append(_run_one(row))
+            bar.update()
+    else:
+        ctx = mp.get_context("spawn")  # fork can deadlock on OpenCV's and torch's thread pools
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(config,)) as pool:
+            for res in pool.map(_run_one, rows, chunksize=max(1, min(8, len(rows) // (4 * jobs)))):
+                results.append(res)
+                bar.update()
+    bar.close()
+    return results
+
+
+def _save(folder: Path, results, database: str, meta: dict) -> None:
+    ok = [r for r in results if "error" not in r]
+    label_of = {c: i for i, c in enumerate(CLASSES)}
+    train = np.concatenate([r["train"] for r in ok]) if ok else np.zeros((0, 3, 1, 1), np.uint8)
+    train_index = np.concatenate([np.full(len(r["train"]), i, np.int64) for i, r in enumerate(ok)]) if ok else np.zeros(0, np.int64)
+    test = np.stack([r["test"] for r in ok]) if ok else train[:0]
+    labels = np.array([label_of[r["manifest"]["label"]] for r in ok], np.int64)
+    tmp = folder.parent / f".tmp-{folder.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    np.savez(tmp / "maps.npz", train_maps=train, train_index=train_index, test_maps=test, labels=labels)
+    pd.DataFrame([r["manifest"] for r in results]).to_csv(tmp / "manifest.csv", index=False)
+    (tmp / "config.json").write_text(json.dumps(meta, indent=2, default=str))
+    try:
+        os.rename(tmp, folder)
+    except OSError:  # another process finished the same entry first: keep theirs
+        if not (folder / "maps.npz").is_file():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_cached(folder: str | Path, database: str):
+    """``(DomainData, manifest DataFrame)`` from one cache entry folder."""
+    folder = Path(folder)
+    manifest = pd.read_csv(folder / "manifest.csv", keep_default_na=False)
+    ok = manifest[manifest["error"] == ""] if "error" in manifest else manifest
+    with np.load(folder / "maps.npz") as z:
+        data = DomainData(database, z["train_maps"], z["train_index"], z["test_maps"], z["labels"],
+                          tuple(ok["sample_id"].astype(str)), tuple(ok["subject"].astype(str)))
+    return data, manifest
+
+
+def prepare_database(index, config: PreprocessConfig = PreprocessConfig(), *, cache_dir: str | Path,
+                     jobs: int | None = None, progress: bool = False):
+    """``(DomainData, manifest, info)`` for ``index``, computed once and cached.
+
+    ``info`` says whether the cache was hit, the entry folder, the seconds taken and
+    the counts of samples, fallbacks and errors.
+    """
+    start = time.perf_counter()
+    jobs = jobs or os.cpu_count() or 1
+    key = cache_key(index, config)
+    folder = Path(cache_dir) / f"{index.database}-{key}"
+    hit = (folder / "maps.npz").is_file()
+    if not hit:
+        if len(index.samples) == 0:
+            raise ValueError(f"{index.database}: the index at {index.root} holds no samples: nothing to preprocess")
+        results = _compute(_rows(index), config, jobs, progress, f"preprocess {index.database}")
+        meta = {"database": index.database, "root": str(index.root), "sample_list": index.sample_list,
+                "key": key, "preprocess_version": PREPROCESS_VERSION, "config": to_dict(config),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        _save(folder, results, index.database, meta)
+    data, manifest = load_cached(folder, index.database)
+    errors = int((manifest["error"] != "").sum()) if "error" in manifest else 0
+    info = {"database": index.database, "cache_hit": hit, "folder": str(folder), "key": key,
+            "samples": len(data), "train_maps": len(data.train_maps),
+            "fallback": int(manifest["fallback"].astype(str).eq("True").sum()), "errors": errors,
+            "seconds": round(time.perf_counter() - start, 3)}
+    if info["fallback"]:
+        warnings.warn(f"{index.database}: no face found on the onset frame of {info['fallback']} sample(s): "
+                      f"centre crop used (see {folder / 'manifest.csv'})", PrepareWarning, stacklevel=2)
+    if errors:
+        warnings.warn(f"{index.database}: {errors} sample(s) left out for unreadable frames "
+                      f"(see the error column of {folder / 'manifest.csv'})", PrepareWarning, stacklevel=2)
+    return data, manifest, info

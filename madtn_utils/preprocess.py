@@ -1,0 +1,158 @@
+"""Preprocess one sample: face box on the onset frame, crops, flows, motion-attention maps.
+
+:class:`PreprocessConfig` holds every parameter that changes the maps (and so the
+cache key); the number of worker processes is not among them. :func:`preprocess_sample`
+reads only the frames it needs (onset, the apexes, offset), never the whole clip.
+
+Errors: a frame listed by the index but missing on disk, or a file OpenCV cannot
+decode, raises :class:`FrameError` naming the file. With ``on_error: skip`` the
+sample is left out instead, recorded in the manifest (``error`` column) and warned
+about. No face on the onset frame: the centred-square fallback
+(:func:`madtn_utils.detect.centre_box`), recorded as ``fallback=True``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from .detect import centre_box, expand_box, make_detector
+from .flow import FlowParams, make_flow
+from .frames import frame_number
+from .maps import choose_apexes, motion_map
+
+__all__ = ["PreprocessConfig", "FrameError", "read_gray", "SampleWorker", "preprocess_sample"]
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Parameters of the motion-attention preprocessing (METHOD.md §2)."""
+
+    detector: Literal["haar", "retinaface"] = "haar"  # offline default; retinaface needs its weights file
+    retinaface_weights: str | None = None  # path to retinaface.h5 (detector: retinaface only)
+    haar_scale_factor: float = 1.1  # cv2 detectMultiScale scaleFactor
+    haar_min_neighbors: int = 5  # cv2 detectMultiScale minNeighbors
+    haar_min_size: float = 0.2  # smallest face, as a fraction of the image height
+    margin_top: float = 0.25  # box enlargement up (forehead), fraction of the box height; paper: not specified
+    margin_bottom: float = 0.05  # down (chin), fraction of the box height; paper: not specified
+    margin_side: float = 0.08  # each side (ears), fraction of the box width; paper: not specified
+    flow: FlowParams = field(default_factory=FlowParams)  # method (farneback | tvl1 | dis) and its parameters
+    flow_size: int = 0  # side the gray crops are resized to before flow; 0 = the crop's own size (paper)
+    map_size: int = 112  # side of the motion-attention map (paper: 112)
+    apex: Literal["middle", "annotated"] = "middle"  # paper: middle
+    train_apex_fraction: float = 0.2  # middle fraction of the clip used as training apexes (paper: 20%)
+    on_error: Literal["raise", "skip"] = "raise"  # a missing or corrupt frame: stop, or leave the sample out
+
+    def __post_init__(self):
+        if self.map_size < 8:
+            raise ValueError(f"preprocess.map_size: expected at least 8, got {self.map_size}")
+        if self.flow_size < 0:
+            raise ValueError(f"preprocess.flow_size: expected 0 or a positive size, got {self.flow_size}")
+        for name in ("margin_top", "margin_bottom", "margin_side"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"preprocess.{name}: expected a fraction in [0, 1], got {getattr(self, name)}")
+
+
+class FrameError(ValueError):
+    """A frame that is missing on disk or cannot be decoded."""
+
+
+def read_gray(path: str) -> np.ndarray:
+    """A frame as a uint8 grayscale image; :class:`FrameError` naming the file otherwise."""
+    if not Path(path).is_file():
+        raise FrameError(f"frame {path!r} is missing: expected an image file listed by the index")
+    img = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    if img is None or img.size == 0:
+        raise FrameError(f"frame {path!r} could not be decoded: expected a readable image (corrupt or truncated file?)")
+    return img
+
+
+class SampleWorker:
+    """Holds the detector and flow objects for one process; call it on index rows."""
+
+    def __init__(self, config: PreprocessConfig):
+        self.config = config
+        options = {"weights": config.retinaface_weights} if config.detector == "retinaface" else {
+            "scale_factor": config.haar_scale_factor, "min_neighbors": config.haar_min_neighbors,
+            "min_size": config.haar_min_size}
+        self.detect = make_detector(config.detector, **options)
+        self.flow = make_flow(config.flow)
+
+    def __call__(self, row: dict) -> dict:
+        return preprocess_sample(row, self.config, detect=self.detect, flow_fn=self.flow)
+
+
+def preprocess_sample(row: dict, config: PreprocessConfig, *, detect, flow_fn) -> dict:
+    """Maps and manifest entry of one index row (a dict with frames, n_frames, apex, ...).
+
+    Returns ``{"train": uint8 (k, 3, S, S), "test": uint8 (3, S, S), "manifest": dict}``,
+    or ``{"error": str, "manifest": dict}`` when ``on_error == "skip"`` and a frame failed.
+    """
+    frames = list(row["frames"])
+    n = len(frames)
+    annotated = None
+    if config.apex == "annotated" and row.get("apex") is not None and not _isna(row["apex"]):
+        numbers = [frame_number(p) for p in frames]
+        annotated = numbers.index(int(row["apex"])) if int(row["apex"]) in numbers else None
+    test_apex, apexes, fell_back = choose_apexes(n, mode=config.apex, annotated_index=annotated,
+                                                 fraction=config.train_apex_fraction)
+    entry = {"sample_id": row["sample_id"], "subject": row["subject"], "label": row["label"], "n_frames": n,
+             "test_apex_frame": frame_number(frames[test_apex]),
+             "train_apex_frames": " ".join(str(frame_number(frames[i])) for i in apexes),
+             "apex_fallback": fell_back}
+    try:
+        onset = read_gray(frames[0])
+        found = detect(onset)
+        box = found if found is None else expand_box(found, onset.shape, top=config.margin_top,
+                                                     bottom=config.margin_bottom, side=config.margin_side)
+        if box is None:
+            box = centre_box(onset.shape)
+        entry.update(face_x=box[0], face_y=box[1], face_w=box[2], face_h=box[3], fallback=found is None)
+        crop = _cropper(box, onset.shape, config.flow_size)
+        needed = sorted(set(apexes) | {test_apex, n - 1})
+        gray = {0: crop(onset)}
+        for i in needed:
+            if i not in gray:
+                img = read_gray(frames[i])
+                if img.shape != onset.shape:
+                    raise FrameError(f"frame {frames[i]!r}: expected size {onset.shape[::-1]} like the onset frame, got {img.shape[::-1]}")
+                gray[i] = crop(img)
+    except FrameError as exc:
+        if config.on_error == "raise":
+            raise FrameError(f"{row['sample_id']}: {exc} (set preprocess.on_error: skip to leave such samples out)") from None
+        entry.update(error=str(exc))
+        return {"error": str(exc), "manifest": entry}
+    cache = {}
+
+    def map_for(i):
+        if i not in cache:
+            cache[i] = motion_map(gray[0], gray[i], gray[n - 1], flow_fn, size=config.map_size)
+        return cache[i]
+
+    train = np.stack([map_for(i) for i in apexes])
+    return {"train": train, "test": map_for(test_apex), "manifest": entry}
+
+
+def _isna(value) -> bool:
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _cropper(box, shape, flow_size: int):
+    x, y, w, h = box
+
+    def crop(img):
+        out = img[y:y + h, x:x + w]
+        if flow_size:
+            out = cv2.resize(out, (flow_size, flow_size), interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(out)
+
+    return crop
