@@ -35,7 +35,7 @@ from .frames import frame_number
 from .maps import choose_apexes
 from .preprocess import PreprocessConfig, SampleWorker
 
-__all__ = ["PREPROCESS_VERSION", "cache_key", "prepare_database", "load_cached", "PrepareWarning"]
+__all__ = ["PREPROCESS_VERSION", "cache_key", "prepare_database", "load_cached", "PrepareWarning", "detector_summary"]
 
 #: Bump when the maps' computation changes, so old cache entries stop matching.
 PREPROCESS_VERSION = 1
@@ -174,3 +174,16 @@ def prepare_database(index, config: PreprocessConfig = PreprocessConfig(), *, ca
         warnings.warn(f"{index.database}: {errors} sample(s) left out for unreadable frames "
                       f"(see the error column of {folder / 'manifest.csv'})", PrepareWarning, stacklevel=2)
     return data, manifest, info
+
+
+def detector_summary(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Per class: samples, faces found, centre-crop fallbacks, samples left out for frame errors."""
+    m = manifest.copy()
+    m["fallback"] = m["fallback"].astype(str).eq("True")
+    m["error"] = m["error"].astype(str).ne("") if "error" in m else False
+    rows = []
+    for label, g in list(m.groupby("label", sort=False)) + [("all", m)]:
+        ok = g[~g["error"]]
+        rows.append({"class": label, "samples": len(g), "face_found": int((~ok["fallback"]).sum()),
+                     "fallback_centre_crop": int(ok["fallback"].sum()), "left_out": int(g["error"].sum())})
+    return pd.DataFrame(rows)

@@ -1,0 +1,185 @@
+"""Run parameters: one strict, frozen config per run, read from ``params/*.yaml``.
+
+A params file has the sections ``data``, ``preprocess``, ``train``, ``experiments`` and
+a few top-level keys (``name``, ``seeds``, ``jobs``, ``cache_dir``, ``output_dir``).
+Unknown keys and wrong types raise ``ValueError`` naming them (papermill itself only
+warns). Relative paths in a params file are relative to the folder holding that file
+(so ``params/smoke.yaml`` writes ``../outputs/...``); :func:`load_params` makes them
+absolute, and every run saves the resolved params beside its outputs.
+
+:func:`load_domain` is what notebooks and the CLI call: index one database (generating
+the synthetic databases first where the params ask for them and they are absent) and
+preprocess it through the cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .config import from_dict, load_yaml, to_dict
+from .index import DATABASES, IndexWarning, build_index
+from .preprocess import PreprocessConfig
+from .train import TASKS, TrainConfig, parse_task
+
+__all__ = ["DataParams", "ExperimentParams", "RunParams", "load_params", "params_from_dict",
+           "database_root", "load_index", "load_domain", "dump_params", "needed_databases", "override"]
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """Where the databases are."""
+
+    synthetic: Literal["tiny", "small", "paper"] | None = "tiny"  # synthetic size; null = the real databases below
+    synthetic_seed: int = 0  # seed of the synthetic databases
+    synthetic_dir: str = "../outputs/synthetic"  # where synthetic databases are written (one folder per size and seed)
+    casme2_root: str | None = None  # real CASME II: the folder holding subNN/ (raw or cropped release)
+    casme2_coding: str | None = None  # real CASME II coding file; default: found in casme2_root or its parent
+    casme2_sample_list: Literal["benchmark", "coding"] = "benchmark"  # benchmark = coding file + sub24/EP02_07 (130)
+    smic_root: str | None = None  # real SMIC: the folder holding HS/, VIS/, NIR/
+
+
+@dataclass(frozen=True)
+class ExperimentParams:
+    """The grid behind Tables 3-5 and Figures 5-6."""
+
+    tasks: tuple[str, ...] = TASKS  # Tables 3-4 and Figure 5
+    ablation_tasks: tuple[str, ...] = ("C->H", "C->V", "H->N")  # Table 5
+    ablation_components: tuple[str, ...] = ("Face", "onOF-Face", "onOF-endOF", "onOF-Face-endOF")  # Table 5 rows
+    lambda_tasks: tuple[str, ...] = ("C->H", "C->V")  # Figure 6
+    lambdas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0)  # Figure 6 grid (paper: not given)
+
+    def __post_init__(self):
+        for name in ("tasks", "ablation_tasks", "lambda_tasks"):
+            for task in getattr(self, name):
+                parse_task(task)
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """Everything one reproduction (or one notebook run) needs."""
+
+    name: str = "run"  # run name: outputs go to <output_dir>/<name>/
+    seeds: tuple[int, ...] = (0,)  # training seeds; tables report mean ± std over them
+    jobs: int = 0  # worker processes for preprocessing and for the grid; 0 = all cores
+    cache_dir: str = "../outputs/cache"  # preprocessed maps, keyed by preprocessing parameters and input files
+    output_dir: str = "../outputs"  # parent of the run folder
+    data: DataParams = field(default_factory=DataParams)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    experiments: ExperimentParams = field(default_factory=ExperimentParams)
+
+    def __post_init__(self):
+        if not self.seeds:
+            raise ValueError("params.seeds: expected at least one seed, got none")
+        if self.jobs < 0:
+            raise ValueError(f"params.jobs: expected 0 (all cores) or a positive number, got {self.jobs}")
+
+    @property
+    def n_jobs(self) -> int:
+        return self.jobs or os.cpu_count() or 1
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+
+def _absolute(value: str | None, base: Path) -> str | None:
+    if value is None:
+        return None
+    path = Path(os.path.expanduser(value))
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def params_from_dict(data: dict, *, base: str | Path = ".") -> RunParams:
+    """Strictly validated :class:`RunParams`; relative paths resolved against ``base``."""
+    params = from_dict(RunParams, data, where="params")
+    base = Path(base)
+    d = params.data
+    data_abs = dataclasses.replace(
+        d, synthetic_dir=_absolute(d.synthetic_dir, base), casme2_root=_absolute(d.casme2_root, base),
+        casme2_coding=_absolute(d.casme2_coding, base), smic_root=_absolute(d.smic_root, base))
+    pre = params.preprocess
+    if pre.retinaface_weights:
+        pre = dataclasses.replace(pre, retinaface_weights=_absolute(pre.retinaface_weights, base))
+    return dataclasses.replace(params, data=data_abs, preprocess=pre,
+                               cache_dir=_absolute(params.cache_dir, base), output_dir=_absolute(params.output_dir, base))
+
+
+def load_params(path: str | Path, **overrides) -> RunParams:
+    """Read ``path`` (YAML), apply top-level ``overrides``, validate strictly."""
+    path = Path(path)
+    data = load_yaml(path)
+    data.update(overrides)
+    return params_from_dict(data, base=path.resolve().parent)
+
+
+def database_root(params: RunParams, database: str) -> Path:
+    """The root to index ``database`` from; writes the synthetic databases first where needed."""
+    if database not in DATABASES:
+        raise ValueError(f"database: expected one of {', '.join(DATABASES)}, got {database!r}")
+    d = params.data
+    if d.synthetic is not None:
+        from .synth import synthetic_roots, write_synthetic
+
+        out = Path(d.synthetic_dir) / f"{d.synthetic}-seed{d.synthetic_seed}"
+        if not out.is_dir():
+            write_synthetic(out, size=d.synthetic, seed=d.synthetic_seed, jobs=params.n_jobs,
+                            progress=d.synthetic == "paper")
+        return Path(synthetic_roots(out)[database])
+    root = d.casme2_root if database == "casme2" else d.smic_root
+    if root is None:
+        key = "casme2_root" if database == "casme2" else "smic_root"
+        raise ValueError(f"params.data.{key}: expected the path of your {database} copy (data.synthetic is null), got null")
+    return Path(root)
+
+
+def load_index(params: RunParams, database: str, *, quiet: bool = False):
+    """The :class:`~madtn_utils.index.DatasetIndex` of ``database`` under ``params``."""
+    root = database_root(params, database)
+    coding = params.data.casme2_coding if database == "casme2" and params.data.synthetic is None else None
+    kwargs = {"sample_list": params.data.casme2_sample_list} if database == "casme2" else {}
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore", IndexWarning)
+        return build_index(database, root, coding=coding, **kwargs)
+
+
+def load_domain(params: RunParams, database: str, *, progress: bool = False):
+    """``(DomainData, manifest, info)`` of ``database``: indexed and preprocessed through the cache."""
+    from .prepare import prepare_database
+
+    index = load_index(params, database, quiet=True)
+    return prepare_database(index, params.preprocess, cache_dir=params.cache_dir, jobs=params.n_jobs, progress=progress)
+
+
+def dump_params(params: RunParams) -> dict:
+    """Plain data of ``params`` (saved beside every run's outputs)."""
+    return to_dict(params)
+
+
+def needed_databases(params: RunParams) -> list[str]:
+    """The databases the experiments' tasks use, in :data:`DATABASES` order."""
+    e = params.experiments
+    used = {db for task in (*e.tasks, *e.ablation_tasks, *e.lambda_tasks) for db in parse_task(task)}
+    return [db for db in DATABASES if db in used]
+
+
+def override(params: RunParams, changes: dict) -> RunParams:
+    """``params`` with dotted-key ``changes`` (``{"preprocess.flow.method": "dis"}``), validated strictly again."""
+    data = to_dict(params)
+    for dotted, value in changes.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            if not isinstance(node.get(key), dict):
+                raise ValueError(f"override {dotted!r}: expected a section {key!r} in the params, found none")
+            node = node[key]
+        if leaf not in node:
+            raise ValueError(f"override {dotted!r}: unknown key {leaf!r} (expected one of: {', '.join(node)})")
+        node[leaf] = value
+    return params_from_dict(data, base=Path.cwd())

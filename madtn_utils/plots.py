@@ -1,0 +1,108 @@
+"""Plots: map gallery (Figure 3), confusion matrices (Figure 5), accuracy against λ (Figure 6).
+
+Every function takes ``ax=None`` (or ``axes=None``), draws, and returns the Axes; none
+calls ``show()`` or saves: notebooks save (:func:`save_figure` writes PNG and PDF
+atomically).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_map_gallery", "plot_confusion", "plot_confusion_grid", "plot_lambda_curve", "save_figure"]
+
+CLASSES = ("positive", "negative", "surprise")
+
+
+def plot_map_gallery(data, *, per_class: int = 4, axes=None, seed: int = 0):
+    """Motion-attention maps (test maps, channels as RGB) of ``per_class`` samples per class; returns the axes grid."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(len(CLASSES), per_class, figsize=(2.0 * per_class, 2.1 * len(CLASSES)), squeeze=False)
+    rng = np.random.default_rng(seed)
+    for r, name in enumerate(CLASSES):
+        rows = np.flatnonzero(data.labels == r)
+        picks = np.sort(rng.choice(rows, size=min(per_class, len(rows)), replace=False)) if len(rows) else []
+        for c in range(axes.shape[1]):
+            ax = axes[r, c]
+            ax.set_xticks([]), ax.set_yticks([])
+            if c < len(picks):
+                ax.imshow(np.transpose(data.test_maps[picks[c]], (1, 2, 0)))
+                ax.set_title(data.sample_ids[picks[c]], fontsize=7)
+            else:
+                ax.axis("off")
+        axes[r, 0].set_ylabel(name)
+    return axes
+
+
+def plot_confusion(confusion, *, ax=None, title: str = "", normalize: bool = True):
+    """One 3x3 confusion matrix (rows: true class, columns: predicted) as a heatmap."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.2, 2.8))
+    cm = np.asarray(confusion, dtype=float)
+    if cm.shape != (3, 3):
+        raise ValueError(f"confusion: expected a 3x3 matrix, got shape {cm.shape}")
+    shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
+    sns.heatmap(shown, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", vmin=0,
+                vmax=1 if normalize else None, cbar=False, ax=ax, xticklabels=CLASSES, yticklabels=CLASSES)
+    ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_confusion_grid(confusions: dict, *, axes=None, ncols: int = 6):
+    """Confusion matrices keyed by task (``"H->V"``), in the given order; returns the axes grid."""
+    import matplotlib.pyplot as plt
+
+    n = len(confusions)
+    nrows = max(1, -(-n // ncols))
+    if axes is None:
+        _, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.8 * nrows), squeeze=False)
+    flat = np.asarray(axes).ravel()
+    for ax, (task, cm) in zip(flat, confusions.items()):
+        plot_confusion(cm, ax=ax, title=task)
+    for ax in flat[n:]:
+        ax.axis("off")
+    return axes
+
+
+def plot_lambda_curve(table, *, ax=None):
+    """Accuracy (%) against λ per task from a DataFrame with columns task, lam, accuracy_mean[, accuracy_std].
+
+    The λ = 0 accuracy of each task is drawn as a dashed horizontal line (no MMD).
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.5))
+    for i, (task, group) in enumerate(table.groupby("task", sort=False)):
+        group = group.sort_values("lam")
+        colour = f"C{i}"
+        yerr = group["accuracy_std"] * 100 if "accuracy_std" in group else None
+        ax.errorbar(group["lam"], group["accuracy_mean"] * 100, yerr=yerr, marker="o", capsize=3, color=colour, label=task)
+        zero = group[group["lam"] == 0]
+        if len(zero):
+            ax.axhline(float(zero["accuracy_mean"].iloc[0]) * 100, ls="--", lw=1, color=colour, label=f"{task}, λ = 0")
+    ax.set_xlabel("λ (MMD weight)"), ax.set_ylabel("target accuracy (%)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def save_figure(fig, path: str | Path, *, formats=("png", "pdf"), dpi: int = 150) -> list[Path]:
+    """Write ``fig`` as ``path`` with each suffix in ``formats``, each via a temp file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        final = path.with_suffix(f".{fmt}")
+        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+        os.replace(tmp, final)
+        written.append(final)
+    return written
