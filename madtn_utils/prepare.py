@@ -89,6 +89,16 @@ def _run_one(row: dict) -> dict:
     return _WORKER(row)
 
 
+def _pool_context():
+    """Forkserver where available (a plain fork can deadlock on OpenCV's and torch's thread pools;
+    the forkserver preloads our modules once, so later pools start fast), else spawn."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["madtn_utils.preprocess"])
+        return ctx
+    return mp.get_context("spawn")
+
+
 def _compute(rows, config: PreprocessConfig, jobs: int, progress: bool, desc: str):
     from tqdm.auto import tqdm
 
@@ -100,7 +110,7 @@ def _compute(rows, config: PreprocessConfig, jobs: int, progress: bool, desc: st
             results.append(_run_one(row))
             bar.update()
     else:
-        ctx = mp.get_context("spawn")  # fork can deadlock on OpenCV's and torch's thread pools
+        ctx = _pool_context()
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(config,)) as pool:
             for res in pool.map(_run_one, rows, chunksize=max(1, min(8, len(rows) // (4 * jobs)))):
                 results.append(res)
