@@ -1,0 +1,93 @@
+"""``madtn reproduce --params FILE``: regenerate Tables 3–5 and Figures 5–6 with papermill.
+
+1. preprocess every database the grid needs (once, through the cache);
+2. execute the 02_train runs of the grid that are not finished (resume), locally in
+   ``--jobs`` processes or on a Dask cluster (``--scheduler ADDRESS``);
+3. execute notebooks 03–06 for the selected outputs, which collect the runs and write
+   tables (CSV, Markdown, LaTeX) and figures (PNG, PDF);
+4. write ``report.html`` and print its path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+__all__ = ["add_parser", "reproduce"]
+
+
+def _save_params(run_root: Path, data: dict, overwrite: bool) -> None:
+    from .files import write_json
+
+    path = run_root / "params.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if old != data and not overwrite:
+            changed = sorted(k for k in set(old) | set(data) if old.get(k) != data.get(k))
+            raise ValueError(f"{run_root}: holds a reproduction made with other params (differing: {', '.join(changed)}): "
+                             "expected the same params to resume; give the run another `name`, or pass --overwrite")
+    write_json(path, data)
+
+
+def reproduce(params_file: str, *, only=None, jobs: int | None = None, scheduler: str | None = None,
+              overwrite: bool = False, progress: bool = True) -> Path:
+    """Run the reproduction (module docstring); returns the report's path."""
+    import papermill as pm
+
+    from .config import to_dict
+    from .params import load_domain, load_params
+    from .report import write_report
+    from .reproduce import NOTEBOOKS, OUTPUTS, grid_for, notebooks_dir, run_grid
+    from .train import parse_task
+
+    params = load_params(params_file)
+    only = tuple(only or OUTPUTS)
+    specs = grid_for(params, only)
+    run_root = params.run_dir
+    run_root.mkdir(parents=True, exist_ok=True)
+    _save_params(run_root, to_dict(params), overwrite)
+    stages = {}
+    t0 = time.perf_counter()
+    for db in sorted({d for s in specs for d in parse_task(s.task)}):
+        load_domain(params, db, progress=progress)
+    stages["data_and_preprocess"] = round(time.perf_counter() - t0, 1)
+    t0 = time.perf_counter()
+    results = run_grid(params_file, specs, run_root, jobs=jobs or params.n_jobs, scheduler=scheduler, progress=progress)
+    stages["grid"] = round(time.perf_counter() - t0, 1)
+    stages["runs_executed"] = sum(r["status"] == "executed" for r in results)
+    stages["runs_done_before"] = sum(r["status"] == "done before" for r in results)
+    t0 = time.perf_counter()
+    for name in dict.fromkeys(NOTEBOOKS[o] for o in only):
+        final = run_root / f"{name}.ipynb"
+        tmp = run_root / f".{name}.partial-{os.getpid()}.ipynb"
+        pm.execute_notebook(str(notebooks_dir() / f"{name}.ipynb"), str(tmp),
+                            parameters={"params_file": str(Path(params_file).resolve()), "run_missing": False},
+                            cwd=str(notebooks_dir()), progress_bar=False, kernel_name="python3")
+        os.replace(tmp, final)
+    stages["notebooks"] = round(time.perf_counter() - t0, 1)
+    report = write_report(run_root, to_dict(params))
+    from .files import write_json
+
+    write_json(run_root / "stages.json", stages)
+    if progress:
+        print(f"stages (s): {stages}")
+    return report
+
+
+def _cmd(args) -> int:
+    only = [o.strip() for o in args.only.split(",") if o.strip()] if args.only else None
+    report = reproduce(args.params, only=only, jobs=args.jobs, scheduler=args.scheduler, overwrite=args.overwrite)
+    print(f"report: {report}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("reproduce", help="regenerate Tables 3-5 and Figures 5-6 (papermill grid, resumable)")
+    p.add_argument("--params", required=True, help="params YAML (params/smoke.yaml, params/synthetic.yaml, params/paper.yaml)")
+    p.add_argument("--only", default=None, help="comma-separated subset of table3,table4,table5,fig5,fig6")
+    p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the params' jobs; 0 = all cores)")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port) to run the grid on")
+    p.add_argument("--overwrite", action="store_true", help="reuse a run folder made with other params")
+    p.set_defaults(func=_cmd)
