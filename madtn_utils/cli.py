@@ -44,25 +44,14 @@ def _add_index(sub) -> None:
     p.set_defaults(func=_cmd_index)
 
 
-def _optional(sub, module: str) -> None:
-    """Register a subcommand whose module provides ``add_parser(sub)``, if it exists."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(f"madtn_utils.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"madtn_utils.{module}":
-            raise
-        return
-    mod.add_parser(sub)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="madtn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_index(sub)
-    for module in ("synth_cli", "preprocess_cli", "train_cli", "reproduce_cli"):
-        _optional(sub, module)
+    from . import preprocess_cli, reproduce_cli, synth_cli, train_cli
+
+    for module in (synth_cli, preprocess_cli, train_cli, reproduce_cli):
+        module.add_parser(sub)
     return parser
 
 

@@ -16,6 +16,7 @@ into place, so an interrupted run leaves no half entry that could count as a hit
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -77,11 +78,13 @@ def cache_key(index, config: PreprocessConfig) -> str:
     return config_hash(index.database, PREPROCESS_VERSION, config, digest.hexdigest())
 
 
-def _init_worker(config: PreprocessConfig) -> None:
+def _init_worker(config: PreprocessConfig, single_thread: bool = True) -> None:
+    """Set up this process's :class:`SampleWorker` (pool workers: one OpenCV thread each)."""
     global _WORKER
-    import cv2
+    if single_thread:
+        import cv2
 
-    cv2.setNumThreads(1)
+        cv2.setNumThreads(1)
     _WORKER = SampleWorker(config)
 
 
@@ -99,22 +102,45 @@ def _pool_context():
     return mp.get_context("spawn")
 
 
+_POOL: dict = {"key": None, "pool": None}
+
+
+def _shutdown_pool() -> None:
+    if _POOL["pool"] is not None:
+        _POOL["pool"].shutdown(wait=True, cancel_futures=True)
+    _POOL.update(key=None, pool=None)
+
+
+atexit.register(_shutdown_pool)
+
+
+def _pool(config: PreprocessConfig, jobs: int) -> ProcessPoolExecutor:
+    """A worker pool for ``config``, kept for the next database preprocessed under the same config."""
+    if _POOL["key"] != (config, jobs):
+        _shutdown_pool()
+        _POOL.update(key=(config, jobs), pool=ProcessPoolExecutor(
+            jobs, mp_context=_pool_context(), initializer=_init_worker, initargs=(config,)))
+    return _POOL["pool"]
+
+
 def _compute(rows, config: PreprocessConfig, jobs: int, progress: bool, desc: str):
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(rows), desc=desc, unit="sample", disable=not progress)
     results = []
     if jobs <= 1:
-        _init_worker(config)
+        _init_worker(config, single_thread=False)
         for row in rows:
             results.append(_run_one(row))
             bar.update()
     else:
-        ctx = _pool_context()
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(config,)) as pool:
-            for res in pool.map(_run_one, rows, chunksize=max(1, min(8, len(rows) // (4 * jobs)))):
+        try:
+            for res in _pool(config, jobs).map(_run_one, rows, chunksize=max(1, min(8, len(rows) // (4 * jobs)))):
                 results.append(res)
                 bar.update()
+        except BaseException:
+            _shutdown_pool()  # a failed or interrupted pool is not reused
+            raise
     bar.close()
     return results
 

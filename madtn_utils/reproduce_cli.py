@@ -31,22 +31,62 @@ def _save_params(run_root: Path, data: dict, overwrite: bool) -> None:
     write_json(path, data)
 
 
+class _RunLock:
+    """``run_root/.lock`` holding our pid: a second reproduce of the same run folder is refused while we live."""
+
+    def __init__(self, run_root: Path):
+        self.path = run_root / ".lock"
+
+    def __enter__(self):
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                    os.kill(pid, 0)
+                except (ValueError, ProcessLookupError, FileNotFoundError):
+                    self.path.unlink(missing_ok=True)  # stale: its process is gone
+                    continue
+                except PermissionError:
+                    pass
+                raise ValueError(f"{self.path.parent}: another madtn reproduce (pid {pid}) is working on this run folder: "
+                                 "expected it to finish first (or remove .lock if that process is gone)") from None
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            return self
+        raise ValueError(f"{self.path}: could not take the run lock")
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+
+
 def reproduce(params_file: str, *, only=None, jobs: int | None = None, scheduler: str | None = None,
               overwrite: bool = False, progress: bool = True) -> Path:
     """Run the reproduction (module docstring); returns the report's path."""
-    import papermill as pm
-
-    from .config import to_dict
-    from .params import load_domain, load_params
-    from .report import write_report
-    from .reproduce import NOTEBOOKS, OUTPUTS, grid_for, notebooks_dir, run_grid
-    from .train import parse_task
+    from .params import load_params
+    from .reproduce import OUTPUTS, grid_for
 
     params = load_params(params_file)
     only = tuple(only or OUTPUTS)
     specs = grid_for(params, only)
     run_root = params.run_dir
     run_root.mkdir(parents=True, exist_ok=True)
+    with _RunLock(run_root):
+        return _reproduce_locked(params, params_file, only, specs, run_root, jobs=jobs, scheduler=scheduler,
+                                 overwrite=overwrite, progress=progress)
+
+
+def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs, scheduler, overwrite, progress) -> Path:
+    import papermill as pm
+
+    from .config import to_dict
+    from .files import write_json
+    from .params import load_domain
+    from .report import write_report
+    from .reproduce import NOTEBOOKS, notebooks_dir, run_grid
+    from .train import parse_task
+
     _save_params(run_root, to_dict(params), overwrite)
     stages = {}
     t0 = time.perf_counter()
@@ -68,8 +108,6 @@ def reproduce(params_file: str, *, only=None, jobs: int | None = None, scheduler
         os.replace(tmp, final)
     stages["notebooks"] = round(time.perf_counter() - t0, 1)
     report = write_report(run_root, to_dict(params))
-    from .files import write_json
-
     write_json(run_root / "stages.json", stages)
     if progress:
         print(f"stages (s): {stages}")

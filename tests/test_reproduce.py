@@ -154,3 +154,18 @@ def test_grid_on_dask_local_cluster(tmp_path, shared):
         results = run_grid(params, specs, p.run_dir, scheduler=cluster.scheduler_address, progress=False)
     assert sorted(r["status"] for r in results) == ["executed", "executed"]
     assert all(is_finished(run_dir_of(p.run_dir, s)) for s in specs)
+
+
+def test_second_reproduce_of_one_run_folder_is_refused(tmp_path):
+    from madtn_utils.reproduce_cli import _RunLock
+
+    (tmp_path / "run").mkdir()
+    with _RunLock(tmp_path / "run"):
+        assert (tmp_path / "run" / ".lock").read_text() == str(os.getpid())
+        with pytest.raises(ValueError, match=r"another madtn reproduce \(pid \d+\) is working on this run folder"):
+            with _RunLock(tmp_path / "run"):
+                pass
+    assert not (tmp_path / "run" / ".lock").exists()
+    (tmp_path / "run" / ".lock").write_text("999999999")  # a process that is gone: a stale lock is taken over
+    with _RunLock(tmp_path / "run"):
+        pass
