@@ -32,9 +32,7 @@ import pandas as pd
 
 from .config import config_hash, to_dict
 from .domain import CLASSES, DomainData
-from .frames import frame_number
-from .maps import choose_apexes
-from .preprocess import PreprocessConfig, SampleWorker
+from .preprocess import PreprocessConfig, SampleWorker, apex_plan
 
 __all__ = ["PREPROCESS_VERSION", "cache_key", "prepare_database", "load_cached", "PrepareWarning", "detector_summary"]
 
@@ -55,12 +53,7 @@ def _rows(index) -> list[dict]:
 
 def _needed_frames(row: dict, config: PreprocessConfig) -> list[str]:
     frames = row["frames"]
-    annotated = None
-    if config.apex == "annotated" and row["apex"] is not None:
-        numbers = [frame_number(p) for p in frames]
-        annotated = numbers.index(int(row["apex"])) if int(row["apex"]) in numbers else None
-    test, train, _ = choose_apexes(len(frames), mode=config.apex, annotated_index=annotated,
-                                   fraction=config.train_apex_fraction)
+    test, train, _ = apex_plan(row, config)
     return [frames[i] for i in sorted({0, test, len(frames) - 1, *train})]
 
 

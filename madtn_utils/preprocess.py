@@ -25,7 +25,7 @@ from .flow import FlowParams, make_flow
 from .frames import frame_number
 from .maps import choose_apexes, motion_map
 
-__all__ = ["PreprocessConfig", "FrameError", "read_gray", "SampleWorker", "preprocess_sample"]
+__all__ = ["PreprocessConfig", "FrameError", "read_gray", "SampleWorker", "apex_plan", "preprocess_sample"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,16 @@ class SampleWorker:
         return preprocess_sample(row, self.config, detect=self.detect, flow_fn=self.flow)
 
 
+def apex_plan(row: dict, config: PreprocessConfig) -> tuple[int, list[int], bool]:
+    """``(test_apex, train_apexes, fell_back)`` frame indices of an index row under ``config``."""
+    frames = row["frames"]
+    annotated = None
+    if config.apex == "annotated" and row.get("apex") is not None and not _isna(row["apex"]):
+        numbers = [frame_number(p) for p in frames]
+        annotated = numbers.index(int(row["apex"])) if int(row["apex"]) in numbers else None
+    return choose_apexes(len(frames), mode=config.apex, annotated_index=annotated, fraction=config.train_apex_fraction)
+
+
 def preprocess_sample(row: dict, config: PreprocessConfig, *, detect, flow_fn) -> dict:
     """Maps and manifest entry of one index row (a dict with frames, n_frames, apex, ...).
 
@@ -94,12 +104,7 @@ def preprocess_sample(row: dict, config: PreprocessConfig, *, detect, flow_fn) -
     """
     frames = list(row["frames"])
     n = len(frames)
-    annotated = None
-    if config.apex == "annotated" and row.get("apex") is not None and not _isna(row["apex"]):
-        numbers = [frame_number(p) for p in frames]
-        annotated = numbers.index(int(row["apex"])) if int(row["apex"]) in numbers else None
-    test_apex, apexes, fell_back = choose_apexes(n, mode=config.apex, annotated_index=annotated,
-                                                 fraction=config.train_apex_fraction)
+    test_apex, apexes, fell_back = apex_plan(row, config)
     entry = {"sample_id": row["sample_id"], "subject": row["subject"], "label": row["label"], "n_frames": n,
              "test_apex_frame": frame_number(frames[test_apex]),
              "train_apex_frames": " ".join(str(frame_number(frames[i])) for i in apexes),

@@ -169,3 +169,30 @@ def test_second_reproduce_of_one_run_folder_is_refused(tmp_path):
     (tmp_path / "run" / ".lock").write_text("999999999")  # a process that is gone: a stale lock is taken over
     with _RunLock(tmp_path / "run"):
         pass
+
+
+@pytest.mark.slow
+def test_preprocess_notebook_runs_with_papermill(tmp_path, shared):
+    import papermill as pm
+
+    params = _params_file(tmp_path, shared, "nb01")
+    out_dir = tmp_path / "figs"
+    pm.execute_notebook(str(ROOT / "notebooks" / "01_preprocess.ipynb"), str(tmp_path / "01.ipynb"),
+                        parameters={"params_file": str(params), "database": "smic-vis", "out_dir": str(out_dir),
+                                    "flow_method": "dis", "gallery_per_class": 2},
+                        cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
+    assert (out_dir / "smic-vis_gallery.png").stat().st_size > 0 and (out_dir / "smic-vis_gallery.pdf").is_file()
+    summary = json.loads((out_dir / "smic-vis_preprocess.json").read_text())
+    assert summary["info"]["samples"] == 9
+    # the notebook's flow_method override reached the preprocessing config: the cache key is the DIS one
+    import dataclasses
+
+    from madtn_utils.params import load_index
+    from madtn_utils.prepare import cache_key
+
+    p = load_params(params)
+    dis = dataclasses.replace(p.preprocess, flow=dataclasses.replace(p.preprocess.flow, method="dis"))
+    assert summary["info"]["key"] == cache_key(load_index(p, "smic-vis", quiet=True), dis)
+    assert summary["info"]["key"] != cache_key(load_index(p, "smic-vis", quiet=True), p.preprocess)
+    rows = {r["class"]: r for r in summary["detector_summary"]}
+    assert rows["all"]["samples"] == 9 and rows["all"]["face_found"] + rows["all"]["fallback_centre_crop"] == 9
