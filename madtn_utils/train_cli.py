@@ -8,20 +8,11 @@ __all__ = ["add_parser"]
 
 
 def _cmd(args) -> int:
-    from .params import load_params
-    from .runs import run_slug, train_run, RunSpec, resolve_task
+    from .params import load_params, override
+    from .runs import RunSpec, resolve_task, run_slug, train_run
 
-    overrides = {"seeds": args.seeds} if args.seeds else {}
-    params = load_params(args.params, **overrides)
-    if args.epochs is not None or args.device is not None:
-        import dataclasses
-
-        train = params.train
-        if args.epochs is not None:
-            train = dataclasses.replace(train, epochs=args.epochs)
-        if args.device is not None:
-            train = dataclasses.replace(train, device=args.device)
-        params = dataclasses.replace(params, train=train)
+    changes = {"seeds": args.seeds, "train.epochs": args.epochs, "train.device": args.device}
+    params = override(load_params(args.params), {k: v for k, v in changes.items() if v is not None})
     lam = params.train.lam if args.lam is None else args.lam
     components = args.components or params.train.components
     spec = RunSpec(resolve_task(args.source, args.target), float(lam), components)
