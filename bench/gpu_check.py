@@ -6,8 +6,8 @@ One command for the device machine (CUDA). Stages, each timed:
 
 1. synth: write the four paper-size synthetic databases (skipped when present);
 2. preprocess: index and preprocess them through the cache (all CPU cores);
-3. grid: every run of Tables 3-5 and Figure 6 (:func:`madtn_utils.reproduce.grid_for`),
-   trained in this process with :func:`madtn_utils.runs.train_run` (the same code the
+3. grid: every run of Tables 3-5 and Figure 6 (:func:`madtn_utils.suite.grid.grid_for`),
+   trained in this process with :func:`madtn_utils.suite.runs.train_run` (the same code the
    ``02_train`` notebook calls; papermill and Jupyter are not needed on the device);
 4. tables: Tables 3-5 and the Figure 6 data from the finished runs, printed.
 
@@ -38,10 +38,10 @@ def main() -> None:
     import torch
 
     from madtn_utils.files import write_json
-    from madtn_utils.params import database_root, load_domain, load_params, needed_databases
-    from madtn_utils.reproduce import grid_for, run_dir_of
-    from madtn_utils.runs import train_run
-    from madtn_utils.tables import collect_runs, lambda_table, table_3_4, table_5, wide
+    from madtn_utils.suite.params import database_root, load_domain, load_params, needed_databases
+    from madtn_utils.suite.grid import grid_for, run_dir_of
+    from madtn_utils.suite.runs import train_run
+    from madtn_utils.suite.tables import collect_runs, lambda_table, table_3_4, table_5, wide
 
     params = load_params(args.params, **({"seeds": args.seeds} if args.seeds else {}))
     if args.epochs:

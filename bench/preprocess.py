@@ -5,7 +5,7 @@
 For each flow method, on the first ``--limit`` samples of each synthetic database
 (``--limit 0``: all of them):
 
-- ours: :func:`madtn_utils.prepare.prepare_database` with a fresh cache folder
+- ours: :func:`madtn_utils.preprocess.cache.prepare_database` with a fresh cache folder
   (a cold run: parallel over samples, only onset/apex/offset frames decoded);
 - naive: one process, every frame of the clip read one at a time, converted and
   cropped, then the same maps computed (what a straightforward script does).
@@ -26,13 +26,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from madtn_utils.detect import centre_box, expand_box, make_detector
-from madtn_utils.flow import FlowParams, make_flow
-from madtn_utils.index import IndexWarning, build_index
-from madtn_utils.maps import choose_apexes, motion_map
-from madtn_utils.prepare import PrepareWarning, prepare_database
-from madtn_utils.preprocess import PreprocessConfig
-from madtn_utils.synth import synthetic_roots, write_synthetic
+from madtn_utils.preprocess.detect import centre_box, expand_box, make_detector
+from madtn_utils.preprocess.flow import FlowParams, make_flow
+from madtn_utils.data.types import IndexWarning
+from madtn_utils.data.index import build_index
+from madtn_utils.preprocess.maps import choose_apexes, motion_map
+from madtn_utils.preprocess.cache import PrepareWarning, prepare_database
+from madtn_utils.preprocess.sample import PreprocessConfig
+from madtn_utils.data.synth import synthetic_roots
+from madtn_utils.data.synth_write import write_synthetic
 
 
 def naive(index, config: PreprocessConfig) -> np.ndarray:

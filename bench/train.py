@@ -3,7 +3,7 @@
     .venv/bin/python bench/train.py [--device cuda] [--n-source 1800 --n-target 160 --steps 200]
 
 Both loops train the same network (same seed, same config) on the same random uint8 maps
-in this process and share :func:`madtn_utils.train.optimize_step` (forward, CE + λ·MMD²,
+in this process and share :func:`madtn_utils.train.loop.optimize_step` (forward, CE + λ·MMD²,
 backward, Adam). They differ only in how a batch reaches it:
 
 - ours (``train_step``): the maps live on the device as uint8 (components zeroed once); a
@@ -30,10 +30,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from madtn_utils.augment import rotate_batch
-from madtn_utils.domain import DomainData, component_mask
-from madtn_utils.train import (
-    TrainConfig, build_model, epoch_batches, optimize_step, predict_proba, prepare_task, resolve_device, train_step,
+from madtn_utils.train.augment import rotate_batch
+from madtn_utils.preprocess.domain import DomainData, component_mask
+from madtn_utils.train.hparams import TrainConfig
+from madtn_utils.train.loop import (
+    build_model, epoch_batches, optimize_step, predict_proba, prepare_task, resolve_device, train_step,
 )
 
 __all__ = ["main"]

@@ -14,10 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from madtn_utils.casme2 import read_coding
+from madtn_utils.data.casme2 import read_coding
 from madtn_utils.cli import main
-from madtn_utils.frames import list_frames
-from madtn_utils.index import IndexInputError, IndexWarning, build_index
+from madtn_utils.data.frames import list_frames
+from madtn_utils.data.types import IndexInputError, IndexWarning
+from madtn_utils.data.index import build_index
 
 ANN = Path(__file__).resolve().parents[2] / "shared" / "annotations"
 if not ANN.is_dir():  # a checkout beside shared/ (../shared from the repository root)

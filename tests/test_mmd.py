@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from madtn_utils.mmd import DEFAULT_SIGMAS, mmd2_unbiased
+from madtn_utils.train.mmd import DEFAULT_SIGMAS, mmd2_unbiased
 
 
 def _k(a, b, sigmas, reduce):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from madtn_utils.augment import random_angles, random_rotate, rotate_batch
-from madtn_utils.metrics import accuracy, classification_metrics, confusion, mean_f1, uar
-from madtn_utils.model import MADTNNet
+from madtn_utils.train.augment import random_angles, random_rotate, rotate_batch
+from madtn_utils.train.metrics import accuracy, classification_metrics, confusion, mean_f1, uar
+from madtn_utils.train.model import MADTNNet
 
 
 def test_default_output_shapes_112():

@@ -9,12 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-from madtn_utils.domain import apply_components
-from madtn_utils.flow import FlowParams, compute_flow, flow_to_gray
-from madtn_utils.index import IndexWarning, build_index
-from madtn_utils.maps import choose_apexes, train_apexes
-from madtn_utils.prepare import PrepareWarning, prepare_database
-from madtn_utils.preprocess import FrameError, PreprocessConfig, SampleWorker
+from madtn_utils.preprocess.domain import apply_components
+from madtn_utils.preprocess.flow import FlowParams, compute_flow, flow_to_gray
+from madtn_utils.data.types import IndexWarning
+from madtn_utils.data.index import build_index
+from madtn_utils.preprocess.maps import choose_apexes, train_apexes
+from madtn_utils.preprocess.cache import PrepareWarning, prepare_database
+from madtn_utils.preprocess.sample import FrameError, PreprocessConfig, SampleWorker
 
 
 def _reference_gray(flow: np.ndarray) -> np.ndarray:

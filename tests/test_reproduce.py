@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from madtn_utils.cli import main
-from madtn_utils.params import load_params
-from madtn_utils.reproduce import grid_for, is_finished, run_dir_of, run_grid
-from madtn_utils.runs import RunSpec
+from madtn_utils.suite.params import load_params
+from madtn_utils.suite.grid import grid_for, is_finished, run_dir_of, run_grid
+from madtn_utils.suite.runs import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,7 +145,7 @@ def test_grid_on_dask_local_cluster(tmp_path, shared):
     params = _params_file(tmp_path, shared, "dask", experiments={"lambda_tasks": ["V->N"], "lambdas": [0.0, 2.0]})
     p = load_params(params)
     specs = grid_for(p, ("fig6",))
-    from madtn_utils.params import load_domain
+    from madtn_utils.suite.params import load_domain
 
     for db in ("smic-vis", "smic-nir"):
         load_domain(p, db)  # warm the cache, as `madtn reproduce` does before the grid
@@ -157,7 +157,7 @@ def test_grid_on_dask_local_cluster(tmp_path, shared):
 
 
 def test_second_reproduce_of_one_run_folder_is_refused(tmp_path):
-    from madtn_utils.reproduce_cli import _RunLock
+    from madtn_utils.cli.reproduce import _RunLock
 
     (tmp_path / "run").mkdir()
     with _RunLock(tmp_path / "run"):
@@ -187,8 +187,8 @@ def test_preprocess_notebook_runs_with_papermill(tmp_path, shared):
     # the notebook's flow_method override reached the preprocessing config: the cache key is the DIS one
     import dataclasses
 
-    from madtn_utils.params import load_index
-    from madtn_utils.prepare import cache_key
+    from madtn_utils.suite.params import load_index
+    from madtn_utils.preprocess.cache import cache_key
 
     p = load_params(params)
     dis = dataclasses.replace(p.preprocess, flow=dataclasses.replace(p.preprocess.flow, method="dis"))

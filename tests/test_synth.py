@@ -12,16 +12,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from madtn_utils import cli, synth
-from madtn_utils.frames import list_frames
-from madtn_utils.index import CLASSES, build_index
+from madtn_utils import cli
+from madtn_utils.data import synth, synth_write
+from madtn_utils.data.frames import list_frames
+from madtn_utils.data.types import CLASSES
+from madtn_utils.data.index import build_index
 
 CLASS_LABELS = set(CLASSES)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    return synth.write_synthetic(tmp_path_factory.mktemp("synth") / "db", size="tiny", seed=0)
+    return synth_write.write_synthetic(tmp_path_factory.mktemp("synth") / "db", size="tiny", seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -160,22 +162,22 @@ def test_cli_seed_determinism_and_overwrite(tiny, tmp_path, capsys):
     cv2.setNumThreads(2)
     cv2.GaussianBlur(np.zeros((1024, 1024, 3), np.float32), (0, 0), 5)
     # same seed, another worker count, written over the seed-1 databases: byte-identical
-    synth.write_synthetic(out, size="tiny", seed=0, jobs=2, overwrite=True)
+    synth_write.write_synthetic(out, size="tiny", seed=0, jobs=2, overwrite=True)
     assert _hashes(out) == first
     assert not list(tmp_path.glob("cli.*"))  # no partial/old folders left
 
 
 def test_bad_input(tiny, tmp_path, capsys):
     with pytest.raises(ValueError, match="size"):
-        synth.write_synthetic(tmp_path / "x", size="huge")
+        synth_write.write_synthetic(tmp_path / "x", size="huge")
     with pytest.raises(ValueError, match="size"):
         synth.expected_counts("huge")
     with pytest.raises(ValueError, match="seed"):
-        synth.write_synthetic(tmp_path / "x", seed=-1)
+        synth_write.write_synthetic(tmp_path / "x", seed=-1)
     with pytest.raises(ValueError, match="jobs"):
-        synth.write_synthetic(tmp_path / "x", jobs=0)
+        synth_write.write_synthetic(tmp_path / "x", jobs=0)
     with pytest.raises(ValueError, match=str(tiny)):
-        synth.write_synthetic(tiny)
+        synth_write.write_synthetic(tiny)
     assert cli.main(["synth", "--out", str(tiny)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and str(tiny) in err and "overwrite" in err
@@ -190,18 +192,18 @@ def test_interrupted_run_leaves_nothing(tiny, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("interrupted")
 
-    monkeypatch.setattr(synth.faces, "render_clip", boom)
+    monkeypatch.setattr(synth, "render_clip", boom)
     with pytest.raises(RuntimeError):
-        synth.write_synthetic(tmp_path / "new", jobs=1)
+        synth_write.write_synthetic(tmp_path / "new", jobs=1)
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(RuntimeError):
-        synth.write_synthetic(tiny, jobs=1, overwrite=True)
+        synth_write.write_synthetic(tiny, jobs=1, overwrite=True)
     assert _hashes(tiny / "casme2" / "sub24") == before
     assert not list(tiny.parent.glob("db.*"))
 
 
 def test_expected_counts_paper_is_table1():
-    from madtn_utils.index import TABLE1_COUNTS
+    from madtn_utils.data.types import TABLE1_COUNTS
 
     assert synth.expected_counts("paper") == TABLE1_COUNTS
     specs = synth.plan("paper", 0)

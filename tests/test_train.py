@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from madtn_utils.config import from_dict, to_dict
-from madtn_utils.domain import DomainData
-from madtn_utils.train import (
-    TASKS, TrainConfig, parse_task, prepare_task, summarize, task_name, train_seeds, train_task,
-)
+from madtn_utils.preprocess.domain import DomainData
+from madtn_utils.train.hparams import TrainConfig
+from madtn_utils.train.loop import prepare_task, summarize, train_seeds, train_task
+from madtn_utils.train.tasks import TASKS, parse_task, task_name
 
 SIZE = 32
 #: class -> (row, col) of a horizontal oriented blob in channels 0 and 2.

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from madtn_utils.params import load_domain, params_from_dict
-from madtn_utils.train import TrainConfig, train_task
+from madtn_utils.suite.params import load_domain, params_from_dict
+from madtn_utils.train.hparams import TrainConfig
+from madtn_utils.train.loop import train_task
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,8 @@ zeroing done there), batches are indexed with device-side permutations from a se
 ``torch.Generator``, converted to float and rotated on the device. No DataLoader, no
 per-step host work (losses are summed on the device and read once per epoch).
 
->>> parse_task("H->V")
-('smic-hs', 'smic-vis')
->>> task_name("casme2", "smic-nir")
-'C->N'
->>> TrainConfig().lam, TrainConfig().batch_size
-(2.0, 32)
+Task names live in :mod:`madtn_utils.train.tasks`, the hyper-parameters in
+:mod:`madtn_utils.train.hparams`.
 """
 
 from __future__ import annotations
@@ -30,105 +26,26 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from madtn_utils.augment import random_rotate
+from madtn_utils.train.augment import random_rotate
 from madtn_utils.config import from_dict, to_dict
-from madtn_utils.domain import CLASSES, COMPONENTS, DomainData, component_mask
-from madtn_utils.metrics import classification_metrics
-from madtn_utils.mmd import mmd2_unbiased
-from madtn_utils.model import MADTNNet
+from madtn_utils.preprocess.domain import CLASSES, DomainData, component_mask
+from madtn_utils.train.hparams import TrainConfig
+from madtn_utils.train.metrics import classification_metrics
+from madtn_utils.train.mmd import mmd2_unbiased
+from madtn_utils.train.model import MADTNNet
+from madtn_utils.train.tasks import task_name
 
 __all__ = [
-    "DATABASE_LETTERS", "TASKS", "TASKS_TYPE_I", "TASKS_TYPE_II", "parse_task", "task_name",
-    "TrainConfig", "TaskResult", "PreparedTask", "resolve_device", "prepare_task", "build_model",
+    "TaskResult", "PreparedTask", "resolve_device", "prepare_task", "build_model",
     "epoch_batches", "optimize_step", "train_step", "predict_proba", "fit_prepared",
     "train_task", "train_seeds", "summarize",
 ]
-
-DATABASE_LETTERS = {"C": "casme2", "H": "smic-hs", "V": "smic-vis", "N": "smic-nir"}
-_LETTER_OF = {v: k for k, v in DATABASE_LETTERS.items()}
-TASKS_TYPE_I = ("H->V", "V->H", "H->N", "N->H", "V->N", "N->V")
-TASKS_TYPE_II = ("C->H", "H->C", "C->V", "V->C", "C->N", "N->C")
-TASKS = TASKS_TYPE_I + TASKS_TYPE_II
-
-
-def parse_task(task: str) -> tuple[str, str]:
-    """``"H->V"`` (or ``"H→V"``) -> ``("smic-hs", "smic-vis")``; ValueError for any other name."""
-    norm = str(task).replace("→", "->").replace(" ", "").upper() if isinstance(task, str) else task
-    if norm not in TASKS:
-        raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
-    src, tgt = norm.split("->")
-    return DATABASE_LETTERS[src], DATABASE_LETTERS[tgt]
-
-
-def task_name(source: str, target: str) -> str:
-    """``("smic-hs", "smic-vis")`` -> ``"H->V"``; ValueError for unknown or equal databases."""
-    for role, name in (("source", source), ("target", target)):
-        if name not in _LETTER_OF:
-            raise ValueError(f"{role} database: expected one of {', '.join(_LETTER_OF)}, got {name!r}")
-    if source == target:
-        raise ValueError(
-            f"source and target are both {source!r}: a cross-database task needs two different databases "
-            f"(one of {', '.join(TASKS)})"
-        )
-    return f"{_LETTER_OF[source]}->{_LETTER_OF[target]}"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training hyper-parameters; build from YAML with ``config.from_dict(TrainConfig, d)``.
-
-    Paper values: lam, lr, rotation_deg, sigmas, kernel_reduce. Everything else is
-    "paper: not specified; default chosen here" (see the notes beside each field).
-    """
-
-    lam: float = 2.0  # λ of the loss (paper)
-    lr: float = 2e-4  # Adam learning rate (paper)
-    epochs: int = 30  # passes over the source train maps (~1700 steps on CASME II as source)
-    batch_size: int = 32  # source maps per step; the target batch has min(batch_size, N_target) maps
-    rotation_deg: float = 30.0  # random rotation in ±rotation_deg on training inputs (paper)
-    sigmas: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)  # Gaussian bandwidths δ (paper)
-    kernel_reduce: Literal["sum", "mean"] = "sum"  # multi-kernel = sum of the Gaussians (paper: "sum")
-    mmd_layer: Literal["fc1", "conv3"] = "fc1"  # layer the MMD is applied to (paper: not stated)
-    components: str = "onOF-Face-endOF"  # Table 5 input variant (domain.COMPONENTS)
-    normalize: Literal["unit", "source"] = "unit"  # unit: x/255; source: then per-channel source mean/std
-    widths: tuple[int, ...] = (32, 64, 128)  # conv channels
-    kernel_sizes: tuple[int, ...] = (5, 3, 3)  # conv kernels
-    fc_dim: int = 256  # first FC width (the MMD features)
-    negative_slope: float = 0.01  # LeakyReLU slope
-    dropout: float = 0.5  # before the last FC layer
-    device: str = "auto"  # "auto" = CUDA when available, else CPU
-    deterministic: bool = True  # torch.use_deterministic_algorithms(True, warn_only=True) during a run
-    eval_batch_size: int = 256  # maps per forward pass at evaluation (memory only)
-
-    def __post_init__(self):
-        checks = [
-            ("lam", self.lam >= 0, "a number >= 0"), ("lr", self.lr > 0, "a number > 0"),
-            ("epochs", self.epochs >= 1, "an integer >= 1"), ("batch_size", self.batch_size >= 2, "an integer >= 2"),
-            ("rotation_deg", 0 <= self.rotation_deg <= 180, "degrees in [0, 180]"),
-            ("sigmas", len(self.sigmas) > 0 and min(self.sigmas) > 0, "one or more positive bandwidths"),
-            ("kernel_reduce", self.kernel_reduce in ("sum", "mean"), "'sum' or 'mean'"),
-            ("mmd_layer", self.mmd_layer in ("fc1", "conv3"), "'fc1' or 'conv3'"),
-            ("components", self.components in COMPONENTS, f"one of {', '.join(COMPONENTS)}"),
-            ("normalize", self.normalize in ("unit", "source"), "'unit' or 'source'"),
-            ("dropout", 0 <= self.dropout < 1, "a probability in [0, 1)"),
-            ("eval_batch_size", self.eval_batch_size >= 1, "an integer >= 1"),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ValueError(f"trainconfig.{name}: expected {expected}, got {getattr(self, name)!r}")
-        if self.device != "auto":
-            try:
-                torch.device(self.device)
-            except (RuntimeError, ValueError):
-                raise ValueError(f"trainconfig.device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}") from None
-
 
 @dataclass
 class TaskResult:

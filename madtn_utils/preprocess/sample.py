@@ -8,7 +8,7 @@ Errors: a frame listed by the index but missing on disk, or a file OpenCV cannot
 decode, raises :class:`FrameError` naming the file. With ``on_error: skip`` the
 sample is left out instead, recorded in the manifest (``error`` column) and warned
 about. No face on the onset frame: the centred-square fallback
-(:func:`madtn_utils.detect.centre_box`), recorded as ``fallback=True``.
+(:func:`madtn_utils.preprocess.detect.centre_box`), recorded as ``fallback=True``.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from .detect import centre_box, expand_box, make_detector
-from .flow import FlowParams, make_flow
-from .frames import frame_number
-from .maps import choose_apexes, motion_map
+from madtn_utils.preprocess.detect import centre_box, expand_box, make_detector
+from madtn_utils.preprocess.flow import FlowParams, make_flow
+from madtn_utils.data.frames import frame_number
+from madtn_utils.preprocess.maps import choose_apexes, motion_map
 
 __all__ = ["PreprocessConfig", "FrameError", "read_gray", "SampleWorker", "apex_plan", "preprocess_sample"]
 

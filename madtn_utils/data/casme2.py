@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .frames import frame_number, frame_prefix, list_frames, numeric_key
-from .index import (
+from madtn_utils.data.frames import frame_number, frame_prefix, list_frames, numeric_key
+from madtn_utils.data.types import (
     FPS, DatasetIndex, IndexInputError, make_manifest, make_samples_frame, warn_manifest,
 )
 

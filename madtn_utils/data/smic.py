@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .frames import frame_number, list_frames, numeric_key
-from .index import (
+from madtn_utils.data.frames import frame_number, list_frames, numeric_key
+from madtn_utils.data.types import (
     CLASSES, FPS, DatasetIndex, IndexInputError, make_manifest, make_samples_frame, warn_manifest,
 )
 

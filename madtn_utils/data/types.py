@@ -1,9 +1,7 @@
-"""The dataset index: one row per benchmark sample, and a manifest of what was off.
-
-``build_index(database, root, ...)`` dispatches to the CASME II or SMIC reader and
-returns a :class:`DatasetIndex`: ``samples`` (a DataFrame, one row per sample, in
-subject/sample order) and ``manifest`` (a DataFrame of every disagreement between
-annotation and disk: nothing is dropped without a row there and a warning).
+"""The index's shared types: database names, classes, Table 1's counts, the samples and
+manifest frames, and :class:`DatasetIndex`. The readers (:mod:`~madtn_utils.data.casme2`,
+:mod:`~madtn_utils.data.smic`) and :func:`~madtn_utils.data.index.build_index` import them
+from here, so there is no import circle.
 
 Columns of ``samples``: database, subject, sample, sample_id, label (3-class),
 emotion (the database's own label), frames (paths in numeric order), n_frames, fps,
@@ -20,17 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 __all__ = [
-    "DATABASES",
-    "CLASSES",
-    "FPS",
-    "TABLE1_COUNTS",
-    "IndexInputError",
-    "IndexWarning",
-    "DatasetIndex",
-    "build_index",
-    "make_samples_frame",
-    "make_manifest",
-    "warn_manifest",
+    "DATABASES", "CLASSES", "FPS", "TABLE1_COUNTS", "SAMPLE_COLUMNS", "MANIFEST_COLUMNS", "IndexInputError",
+    "IndexWarning", "DatasetIndex", "make_samples_frame", "make_manifest", "warn_manifest",
 ]
 
 DATABASES = ("casme2", "smic-hs", "smic-vis", "smic-nir")
@@ -122,36 +111,3 @@ def warn_manifest(database: str, manifest: pd.DataFrame) -> None:
             IndexWarning,
             stacklevel=3,
         )
-
-
-def build_index(database: str, root: str | Path, *, coding: str | Path | None = None,
-                sample_list: str = "benchmark") -> DatasetIndex:
-    """Index one database laid out as its licensed release.
-
-    Parameters
-    ----------
-    database : one of :data:`DATABASES`.
-    root : CASME II: the folder holding ``subNN/``; SMIC: the folder holding
-        ``HS/``, ``VIS/``, ``NIR/`` (or the variant's own folder holding ``sK/``).
-    coding : CASME II coding file (``.xlsx`` or ``.csv``); found in ``root`` or its
-        parent when omitted.
-    sample_list : CASME II only. ``"benchmark"`` (default): the coding file plus
-        the benchmark's extra sample ``sub24/EP02_07``, giving Table 1's 130;
-        ``"coding"``: the coding file as it is.
-    """
-    if database not in DATABASES:
-        raise IndexInputError(f"database: expected one of {', '.join(DATABASES)}, got {database!r}")
-    root = Path(root)
-    if not root.exists():
-        raise IndexInputError(f"root {str(root)!r} does not exist: expected the {database} database folder")
-    if not root.is_dir():
-        raise IndexInputError(f"root {str(root)!r} is not a folder: expected the {database} database folder")
-    if database == "casme2":
-        from .casme2 import index_casme2
-
-        return index_casme2(root, coding=coding, sample_list=sample_list)
-    if coding is not None:
-        raise IndexInputError(f"coding: only CASME II has a coding file, got {str(coding)!r} for {database}")
-    from .smic import index_smic
-
-    return index_smic(root, variant=database.split("-")[1])

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import to_dict
-from .files import atomic_write_text, write_json
-from .params import RunParams, load_domain
-from .train import parse_task, resolve_device, summarize, train_seeds
+from madtn_utils.config import to_dict
+from madtn_utils.files import atomic_write_text, write_json
+from madtn_utils.suite.params import RunParams, load_domain
+from madtn_utils.train.tasks import parse_task, resolve_task
+from madtn_utils.train.loop import resolve_device, summarize, train_seeds
 
-__all__ = ["RunSpec", "run_slug", "resolve_task", "train_run", "METRICS_FILE"]
+__all__ = ["RunSpec", "run_slug", "train_run", "METRICS_FILE"]
 
 METRICS_FILE = "metrics.json"
 
@@ -45,24 +46,6 @@ def run_slug(spec: RunSpec) -> str:
     """A folder name for ``spec``: ``H-V_lam2_onOF-Face-endOF``."""
     lam = f"{spec.lam:g}".replace(".", "p")
     return f"{spec.task.replace('->', '-')}_lam{lam}_{spec.components}"
-
-
-def resolve_task(source: str, target: str) -> str:
-    """``("H", "V")`` or ``("smic-hs", "smic-vis")`` -> ``"H->V"`` (validated)."""
-    from .train import DATABASE_LETTERS
-
-    def letter(x):
-        if x in DATABASE_LETTERS:
-            return x
-        for k, v in DATABASE_LETTERS.items():
-            if v == x:
-                return k
-        raise ValueError(f"database {x!r}: expected one of {', '.join(DATABASE_LETTERS)} or "
-                         f"{', '.join(DATABASE_LETTERS.values())}")
-
-    task = f"{letter(source)}->{letter(target)}"
-    parse_task(task)
-    return task
 
 
 def train_run(params: RunParams, *, source: str, target: str, lam: float | None = None,

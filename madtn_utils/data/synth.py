@@ -13,7 +13,7 @@ index's benchmark list adds it); SMIC-VIS/NIR film the last half of SMIC-HS's su
 (the same faces, and the same events as their first HS clips); one HS subject has a
 ``non_micro`` folder and ``.DS_Store`` files lie about. Counts per size: :func:`expected_counts`.
 
-Faces and movements come from :mod:`madtn_utils.faces` (a real photograph varied per
+Faces and movements come from :mod:`madtn_utils.data.faces` (a real photograph varied per
 subject; action-unit displacement fields of 1-3 px with a rise-apex-fall course, the
 apex at 40-60 % of the clip). The class lives in the motion only: the per-subject and
 per-sample shape variation is larger than the apex displacement.
@@ -42,12 +42,6 @@ fixed document times and zip entry times). The databases are written to a siblin
 
 from __future__ import annotations
 
-import io
-import json
-import os
-import re
-import shutil
-import zipfile
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -56,22 +50,24 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import faces
+from madtn_utils.data import faces
+from madtn_utils.data.render import Camera, Event, render_clip
 
-__all__ = ["SIZES", "CAMERAS", "CODING_NAME", "TRUTH_NAME", "expected_counts", "synthetic_roots", "plan", "write_synthetic"]
+__all__ = ["SIZES", "CAMERAS", "CODING_NAME", "TRUTH_NAME", "DATABASES_ORDER", "FIXED_TIME", "expected_counts",
+           "synthetic_roots", "check_size", "plan", "render_sample"]
 
 SIZES = ("tiny", "small", "paper")
 CODING_NAME = "CASME2-coding-synthetic.xlsx"
 TRUTH_NAME = "synth_truth.json"
-_DBS = ("casme2", "smic-hs", "smic-vis", "smic-nir")
+DATABASES_ORDER = ("casme2", "smic-hs", "smic-vis", "smic-nir")
 CAMERAS = {
-    "casme2": faces.Camera((320, 240), 124, (2.0, 3.0), gains=(0.88, 1.0, 1.1), brightness=10, gamma=0.95,
+    "casme2": Camera((320, 240), 124, (2.0, 3.0), gains=(0.88, 1.0, 1.1), brightness=10, gamma=0.95,
                            noise=1.5, vignette=0.1, background=(170, 185, 200), jitter=0.06, fps=200),
-    "smic-hs": faces.Camera((256, 192), 92, (1.0, 2.0), gains=(1.12, 1.0, 0.88), brightness=-25, contrast=0.9,
+    "smic-hs": Camera((256, 192), 92, (1.0, 2.0), gains=(1.12, 1.0, 0.88), brightness=-25, contrast=0.9,
                             gamma=1.1, noise=3.0, light=0.25, vignette=0.3, background=(125, 108, 95), jitter=0.07, fps=100),
-    "smic-vis": faces.Camera((240, 180), 84, (1.0, 2.0), gains=(0.98, 1.05, 0.98), contrast=1.12, noise=2.5,
+    "smic-vis": Camera((240, 180), 84, (1.0, 2.0), gains=(0.98, 1.05, 0.98), contrast=1.12, noise=2.5,
                              light=-0.15, vignette=0.35, background=(150, 165, 150), jitter=0.07, fps=25),
-    "smic-nir": faces.Camera((240, 180), 80, (1.0, 2.0), brightness=-5, contrast=0.8, gamma=0.8, noise=3.0,
+    "smic-nir": Camera((240, 180), 80, (1.0, 2.0), brightness=-5, contrast=0.8, gamma=0.8, noise=3.0,
                              light=0.1, vignette=0.5, background=(85, 85, 85), jitter=0.07, fps=25, nir=True),
 }
 _FRAMES = {"casme2": (40, 100), "smic-hs": (20, 50), "smic-vis": (5, 12), "smic-nir": (5, 12)}
@@ -87,24 +83,23 @@ _DURATION = {"tiny": (0.2, 0.3), "small": (0.2, 0.5), "paper": (0.2, 0.5)}
 _CODE = {"positive": "po", "negative": "ne", "surprise": "sur"}
 _LABEL = {"happiness": "positive", "disgust": "negative", "sadness": "negative", "fear": "negative",
           "surprise": "surprise", "repression": None, "others": None}
-_FIXED_TIME = datetime(2014, 5, 8, 0, 0, 0)
-_DS_STORE = b"\x00\x00\x00\x01Bud1" + bytes(24)
+FIXED_TIME = datetime(2014, 5, 8, 0, 0, 0)
 
 
 def expected_counts(size: str) -> dict[str, tuple[int, int, int]]:
     """(positive, negative, surprise) per database, as ``build_index`` (benchmark list) reports."""
-    _check_size(size)
+    check_size(size)
     casme, _, _, _, hs, vis, _ = _PLAN[size]
     return {"casme2": casme, "smic-hs": hs, "smic-vis": vis, "smic-nir": vis}
 
 
 def synthetic_roots(out: str | Path) -> dict[str, Path]:
-    """The ``root`` to pass to :func:`madtn_utils.index.build_index` for each database."""
+    """The ``root`` to pass to :func:`madtn_utils.data.index.build_index` for each database."""
     out = Path(out)
     return {"casme2": out / "casme2", "smic-hs": out / "smic", "smic-vis": out / "smic", "smic-nir": out / "smic"}
 
 
-def _check_size(size) -> None:
+def check_size(size) -> None:
     if size not in SIZES:
         raise ValueError(f"size: expected one of {', '.join(SIZES)}, got {size!r}")
 
@@ -117,7 +112,7 @@ class _Spec:
     sample: str
     emotion: str
     identity: tuple
-    event: faces.Event
+    event: Event
     first: int
     coded: bool = True
 
@@ -146,10 +141,10 @@ def _deal(rng, labels, bins, must=()) -> dict:
     return out
 
 
-def _event(rng, cls: str, duration: float, frac: float, n_frames: int) -> faces.Event:
+def _event(rng, cls: str, duration: float, frac: float, n_frames: int) -> Event:
     combos, probs = zip(*faces.CLASS_AUS[cls])
     aus = combos[int(rng.choice(len(combos), p=np.asarray(probs) / sum(probs)))]
-    return faces.Event(tuple(aus), n_frames, int(round(frac * (n_frames - 1))), float(rng.random()),
+    return Event(tuple(aus), n_frames, int(round(frac * (n_frames - 1))), float(rng.random()),
                        faces.neutral_warps(rng))
 
 
@@ -194,7 +189,7 @@ def _plan_smic(rng, size) -> list[_Spec]:
     classes = [c for c, k in zip(_CODE, vis) for _ in range(k)]
     linked = _deal(rng, classes, late, must=late)
     extra = _deal(rng, [c for c, h, v in zip(_CODE, hs, vis) for _ in range(h - v)], subjects, must=subjects[: n_subj // 2])
-    specs = {db: [] for db in _DBS[1:]}
+    specs = {db: [] for db in DATABASES_ORDER[1:]}
     for n in subjects:
         for cls in _CODE:
             k_link = linked.get(n, []).count(cls)
@@ -202,17 +197,17 @@ def _plan_smic(rng, size) -> list[_Spec]:
                 name = f"s{n}_{_CODE[cls]}_{k + 1:02d}"
                 duration, frac = rng.uniform(*_DURATION[size]), rng.uniform(0.4, 0.6)
                 base = _event(rng, cls, duration, frac, 3)
-                for db in _DBS[1:] if k < k_link else _DBS[1:2]:
+                for db in DATABASES_ORDER[1:] if k < k_link else DATABASES_ORDER[1:2]:
                     m = _n_frames(db, duration)
                     event = replace(base, n_frames=m, apex=int(round(frac * (m - 1))))
                     specs[db].append(_Spec(db, len(specs[db]), f"s{n}", name, cls, ("smic", n), event,
                                            int(rng.integers(100000, 900000))))
-    return [s for db in _DBS[1:] for s in specs[db]]
+    return [s for db in DATABASES_ORDER[1:] for s in specs[db]]
 
 
 def plan(size: str, seed: int) -> list[_Spec]:
     """Every sample of the four databases (layout, labels, events), from ``(seed, size)``."""
-    _check_size(size)
+    check_size(size)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1, SIZES.index(size)]))
     return _plan_casme2(rng, size) + _plan_smic(rng, size)
 
@@ -223,10 +218,10 @@ def _subject(seed: int, identity: tuple) -> faces.Subject:
     return faces.make_subject(np.random.default_rng(np.random.SeedSequence([seed, 2, group, identity[1]])))
 
 
-def _render(job) -> dict:
+def render_sample(job) -> dict:
     spec, seed, root = job
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 3, _DBS.index(spec.database), spec.index]))
-    frames, truth = faces.render_clip(_subject(seed, spec.identity), CAMERAS[spec.database], spec.event, rng)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 3, DATABASES_ORDER.index(spec.database), spec.index]))
+    frames, truth = render_clip(_subject(seed, spec.identity), CAMERAS[spec.database], spec.event, rng)
     folder = Path(root) / spec.folder
     folder.mkdir(parents=True, exist_ok=True)
     for i, img in enumerate(frames):
@@ -242,133 +237,3 @@ def _render(job) -> dict:
         apex_index=ev.apex, in_coding=spec.coded if spec.database == "casme2" else None,
     )
     return truth
-
-
-def _write_coding(path: Path, specs) -> None:
-    """The CASME II coding file with the real header; byte-identical for the same rows."""
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "Sheet1"
-    ws.append(["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
-               "Action Units", "Estimated Emotion"])
-    for s in sorted((s for s in specs if s.coded), key=lambda s: (s.subject, s.sample)):
-        ev = s.event
-        ws.append([s.subject[3:], s.sample, None, s.first, s.first + ev.apex, s.first + ev.n_frames - 1, None,
-                   "+".join(ev.aus), s.emotion])
-    for cell in ws["A"]:
-        cell.number_format = "@"
-    wb.properties.created = wb.properties.modified = _FIXED_TIME
-    wb.properties.creator = wb.properties.lastModifiedBy = "madtn synth"
-    raw = io.BytesIO()
-    wb.save(raw)
-    stamp = _FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")
-    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(path, "w") as dst:
-        for name in src.namelist():
-            data = src.read(name)
-            if name == "docProps/core.xml":  # openpyxl stamps "now" at save time
-                data = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:)", rb"\g<1>" + stamp.encode() + rb"\3", data)
-            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME.timetuple()[:6])
-            info.compress_type, info.external_attr, info.create_system = zipfile.ZIP_DEFLATED, 0o644 << 16, 3
-            dst.writestr(info, data)
-
-
-def _extras(root: Path, specs) -> None:
-    """Clutter the real databases have: a non_micro folder and .DS_Store files."""
-    hs = next(s for s in specs if s.database == "smic-hs")
-    clip = root / hs.folder
-    non_micro = root / "smic" / "HS" / hs.subject / "non_micro" / f"{hs.subject}_no_01"
-    non_micro.mkdir(parents=True)
-    for i in range(3):
-        shutil.copyfile(clip / hs.frame_name(i), non_micro / hs.frame_name(i))
-    casme = next(s for s in specs if s.database == "casme2")
-    for folder in (root / "smic" / "HS", clip.parent.parent, clip, root / "casme2" / casme.folder.split("/")[1],
-                   root / casme.folder):
-        (folder / ".DS_Store").write_bytes(_DS_STORE)
-
-
-def _worker_init() -> None:
-    cv2.setNumThreads(1)  # one process per core already
-
-
-def _run(jobs_list, jobs: int, progress: bool) -> list[dict]:
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(jobs_list), desc="madtn synth", unit="clip", disable=not progress)
-    try:
-        if jobs == 1:
-            out = []
-            for job in jobs_list:
-                out.append(_render(job))
-                bar.update()
-            return out
-        import multiprocessing as mp
-
-        # not "fork": OpenCV's thread pool, once used in this process, deadlocks a forked child
-        if "forkserver" in mp.get_all_start_methods():
-            ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["madtn_utils.synth"])
-        else:
-            ctx = mp.get_context("spawn")
-        with ctx.Pool(jobs, initializer=_worker_init) as pool:
-            out = []
-            for truth in pool.imap_unordered(_render, jobs_list):
-                out.append(truth)
-                bar.update()
-            return out
-    finally:
-        bar.close()
-
-
-def write_synthetic(out: str | Path, *, size: str = "tiny", seed: int = 0, jobs: int | None = None,
-                    overwrite: bool = False, progress: bool | None = None) -> Path:
-    """Write the four synthetic databases under ``out`` and return ``out``.
-
-    ``size``: one of :data:`SIZES`; ``seed``: non-negative integer (same seed, same
-    bytes); ``jobs``: worker processes (default: all cores); ``overwrite``: replace an
-    existing non-empty ``out`` (only once the new one is complete); ``progress``: a tqdm
-    bar (default: at paper size). Workers start by ``forkserver`` (not ``fork``), so a
-    script calling this with ``jobs != 1`` needs the ``if __name__ == "__main__":`` guard.
-    """
-    _check_size(size)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1):
-        raise ValueError(f"jobs: expected a positive integer (worker processes), got {jobs!r}")
-    out = Path(out).expanduser().absolute()
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out {str(out)!r} is a file: expected a new or empty folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ValueError(f"out {str(out)!r} exists and is not empty: expected a new or empty folder (or pass overwrite=True / --overwrite)")
-    if jobs is None:
-        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    specs = plan(size, int(seed))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.partial-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
-        tmp.mkdir()
-        work = sorted(specs, key=lambda s: -s.event.n_frames * CAMERAS[s.database].size[0])
-        truths = _run([(s, int(seed), str(tmp)) for s in work], int(jobs), size == "paper" if progress is None else bool(progress))
-        _write_coding(tmp / "casme2" / CODING_NAME, [s for s in specs if s.database == "casme2"])
-        _extras(tmp, specs)
-        truths = sorted(truths, key=lambda t: (_DBS.index(t["database"]), t["folder"]))
-        meta = {"size": size, "seed": int(seed), "counts": expected_counts(size), "samples": truths}
-        (tmp / TRUTH_NAME).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-        old = out.with_name(f"{out.name}.old-{os.getpid()}") if out.exists() else None
-        if old is not None:
-            out.rename(old)
-        try:
-            tmp.rename(out)
-        except BaseException:
-            if old is not None:
-                old.rename(out)
-            raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return out

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .files import atomic_write_text
-from .reference import paper_table_5, paper_tables_3_4
-from .train import TASKS_TYPE_I, TASKS_TYPE_II
+from madtn_utils.files import atomic_write_text
+from madtn_utils.suite.reference import paper_table_5, paper_tables_3_4
+from madtn_utils.train.tasks import TASKS_TYPE_I, TASKS_TYPE_II
 
 __all__ = ["OURS", "FULL", "collect_runs", "table_3_4", "table_5", "lambda_table", "wide", "write_table"]
 

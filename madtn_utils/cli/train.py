@@ -8,8 +8,9 @@ __all__ = ["add_parser"]
 
 
 def _cmd(args) -> int:
-    from .params import load_params, override
-    from .runs import RunSpec, resolve_task, run_slug, train_run
+    from madtn_utils.suite.params import load_params, override
+    from madtn_utils.suite.runs import RunSpec, run_slug, train_run
+    from madtn_utils.train.tasks import resolve_task
 
     changes = {"seeds": args.seeds, "train.epochs": args.epochs, "train.device": args.device}
     params = override(load_params(args.params), {k: v for k, v in changes.items() if v is not None})

@@ -19,7 +19,7 @@ __all__ = ["add_parser", "reproduce"]
 
 
 def _save_params(run_root: Path, data: dict, overwrite: bool) -> None:
-    from .files import write_json
+    from madtn_utils.files import write_json
 
     path = run_root / "params.json"
     if path.is_file():
@@ -64,8 +64,8 @@ class _RunLock:
 def reproduce(params_file: str, *, only=None, jobs: int | None = None, scheduler: str | None = None,
               overwrite: bool = False, progress: bool = True) -> Path:
     """Run the reproduction (module docstring); returns the report's path."""
-    from .params import load_params
-    from .reproduce import OUTPUTS, grid_for
+    from madtn_utils.suite.params import load_params
+    from madtn_utils.suite.grid import OUTPUTS, grid_for
 
     params = load_params(params_file)
     only = tuple(only or OUTPUTS)
@@ -80,12 +80,12 @@ def reproduce(params_file: str, *, only=None, jobs: int | None = None, scheduler
 def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs, scheduler, overwrite, progress) -> Path:
     import papermill as pm
 
-    from .config import to_dict
-    from .files import write_json
-    from .params import load_domain
-    from .report import write_report
-    from .reproduce import NOTEBOOKS, notebooks_dir, run_grid
-    from .train import parse_task
+    from madtn_utils.config import to_dict
+    from madtn_utils.files import write_json
+    from madtn_utils.suite.params import load_domain
+    from madtn_utils.suite.report import write_report
+    from madtn_utils.suite.grid import NOTEBOOKS, notebooks_dir, run_grid
+    from madtn_utils.train.tasks import parse_task
 
     _save_params(run_root, to_dict(params), overwrite)
     stages = {}

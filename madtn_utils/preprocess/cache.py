@@ -1,11 +1,11 @@
 """Preprocess a whole database, in parallel, through an on-disk cache.
 
-:func:`prepare_database` turns a :class:`~madtn_utils.index.DatasetIndex` into a
-:class:`~madtn_utils.domain.DomainData` plus the per-sample manifest. The result is
+:func:`prepare_database` turns a :class:`~madtn_utils.data.index.DatasetIndex` into a
+:class:`~madtn_utils.preprocess.domain.DomainData` plus the per-sample manifest. The result is
 stored under ``cache_dir/<database>-<key>/`` (``maps.npz``, ``manifest.csv``,
 ``config.json``), where ``key`` hashes
 
-- the :class:`~madtn_utils.preprocess.PreprocessConfig` and :data:`PREPROCESS_VERSION`,
+- the :class:`~madtn_utils.preprocess.sample.PreprocessConfig` and :data:`PREPROCESS_VERSION`,
 - the sample list (ids, labels, every frame's file name, annotated apexes),
 - the bytes of every frame the maps are computed from (onset, apexes, offset).
 
@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import config_hash, to_dict
-from .domain import CLASSES, DomainData
-from .preprocess import PreprocessConfig, SampleWorker, apex_plan
+from madtn_utils.config import config_hash, to_dict
+from madtn_utils.preprocess.domain import CLASSES, DomainData
+from madtn_utils.preprocess.sample import PreprocessConfig, SampleWorker, apex_plan
 
 __all__ = ["PREPROCESS_VERSION", "cache_key", "prepare_database", "load_cached", "PrepareWarning", "detector_summary"]
 
@@ -90,7 +90,7 @@ def _pool_context():
     the forkserver preloads our modules once, so later pools start fast), else spawn."""
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["madtn_utils.preprocess"])
+        ctx.set_forkserver_preload(["madtn_utils.preprocess.sample"])
         return ctx
     return mp.get_context("spawn")
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .files import atomic_write_text
-from .reference import audit_accuracies, paper_table_5, paper_tables_3_4
-from .tables import wide
+from madtn_utils.files import atomic_write_text
+from madtn_utils.suite.reference import audit_accuracies, paper_table_5, paper_tables_3_4
+from madtn_utils.suite.tables import wide
 
 __all__ = ["provenance", "write_report", "SECTIONS"]
 

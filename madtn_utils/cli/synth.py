@@ -17,7 +17,8 @@ __all__ = ["add_parser", "run"]
 
 def run(args) -> int:
     """Run ``madtn synth`` for parsed ``args``; returns the exit status."""
-    from .synth import expected_counts, synthetic_roots, write_synthetic
+    from madtn_utils.data.synth import expected_counts, synthetic_roots
+    from madtn_utils.data.synth_write import write_synthetic
 
     start = time.perf_counter()
     progress = True if args.progress else None

@@ -22,7 +22,7 @@ import os
 import time
 from pathlib import Path
 
-from .runs import METRICS_FILE, RunSpec, run_slug
+from madtn_utils.suite.runs import METRICS_FILE, RunSpec, run_slug
 
 __all__ = ["OUTPUTS", "NOTEBOOKS", "grid_for", "run_dir_of", "is_finished", "execute_run", "run_grid", "notebooks_dir"]
 
@@ -35,7 +35,7 @@ FULL = "onOF-Face-endOF"
 
 def notebooks_dir() -> Path:
     """The project's ``notebooks/`` folder (beside the package in a source checkout)."""
-    here = Path(__file__).resolve().parent.parent / "notebooks"
+    here = Path(__file__).resolve().parents[2] / "notebooks"
     if not (here / "02_train.ipynb").is_file():
         raise ValueError(f"notebooks folder {here}: expected 02_train.ipynb there (run from a source checkout)")
     return here
@@ -49,7 +49,7 @@ def grid_for(params, only=OUTPUTS) -> list[RunSpec]:
     e, lam = params.experiments, float(params.train.lam)
     specs = []
     if {"table3", "table4", "fig5"} & set(only):
-        from .train import TASKS_TYPE_I, TASKS_TYPE_II
+        from madtn_utils.train.tasks import TASKS_TYPE_I, TASKS_TYPE_II
 
         wanted = set()
         if "table3" in only or "fig5" in only:

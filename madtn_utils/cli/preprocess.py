@@ -15,7 +15,7 @@ __all__ = ["add_parser", "run_preprocess"]
 
 def run_preprocess(params_path: str, *, databases=None, jobs: int | None = None, as_json: bool = False) -> list[dict]:
     """Preprocess ``databases`` (default: those the params' experiments use); one info dict each."""
-    from .params import load_domain, load_params, needed_databases
+    from madtn_utils.suite.params import load_domain, load_params, needed_databases
 
     overrides = {"jobs": jobs} if jobs is not None else {}
     params = load_params(params_path, **overrides)

@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .config import from_dict, load_yaml, to_dict
-from .index import DATABASES, IndexWarning, build_index
-from .preprocess import PreprocessConfig
-from .train import TASKS, TrainConfig, parse_task
+from madtn_utils.config import from_dict, load_yaml, to_dict
+from madtn_utils.data.types import DATABASES, IndexWarning
+from madtn_utils.data.index import build_index
+from madtn_utils.preprocess.sample import PreprocessConfig
+from madtn_utils.train.tasks import TASKS, parse_task
+from madtn_utils.train.hparams import TrainConfig
 
 __all__ = ["DataParams", "ExperimentParams", "RunParams", "load_params", "params_from_dict",
            "database_root", "load_index", "load_domain", "dump_params", "needed_databases", "override"]
@@ -124,7 +126,8 @@ def database_root(params: RunParams, database: str) -> Path:
         raise ValueError(f"database: expected one of {', '.join(DATABASES)}, got {database!r}")
     d = params.data
     if d.synthetic is not None:
-        from .synth import synthetic_roots, write_synthetic
+        from madtn_utils.data.synth import synthetic_roots
+        from madtn_utils.data.synth_write import write_synthetic
 
         out = Path(d.synthetic_dir) / f"{d.synthetic}-seed{d.synthetic_seed}"
         if not out.is_dir():
@@ -139,7 +142,7 @@ def database_root(params: RunParams, database: str) -> Path:
 
 
 def load_index(params: RunParams, database: str, *, quiet: bool = False):
-    """The :class:`~madtn_utils.index.DatasetIndex` of ``database`` under ``params``."""
+    """The :class:`~madtn_utils.data.index.DatasetIndex` of ``database`` under ``params``."""
     root = database_root(params, database)
     coding = params.data.casme2_coding if database == "casme2" and params.data.synthetic is None else None
     kwargs = {"sample_list": params.data.casme2_sample_list} if database == "casme2" else {}
@@ -151,7 +154,7 @@ def load_index(params: RunParams, database: str, *, quiet: bool = False):
 
 def load_domain(params: RunParams, database: str, *, progress: bool = False):
     """``(DomainData, manifest, info)`` of ``database``: indexed and preprocessed through the cache."""
-    from .prepare import prepare_database
+    from madtn_utils.preprocess.cache import prepare_database
 
     index = load_index(params, database, quiet=True)
     return prepare_database(index, params.preprocess, cache_dir=params.cache_dir, jobs=params.n_jobs, progress=progress)

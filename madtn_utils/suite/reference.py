@@ -1,6 +1,6 @@
 """The paper's published numbers (Tables 1, 3, 4, 5), shipped as package data, and their audit.
 
-The CSVs in ``madtn_utils/data/`` are copies of the paper's tables (Xia et al., ICPR 2020
+The CSVs in ``madtn_utils/suite/paper/`` are copies of the paper's tables (Xia et al., ICPR 2020
 workshops). :func:`audit_accuracies` checks each reported accuracy against its target's
 sample count (METHOD.md §5): an accuracy on an N-sample target must be k/N for some
 integer k, up to the two-decimal rounding of the paper.
@@ -26,7 +26,7 @@ TARGET_SIZES = {"C": 130, "H": 164, "V": 71, "N": 71}
 def paper_table(name: str) -> pd.DataFrame:
     """``paper_table_1``, ``paper_tables_3_4`` or ``paper_table_5`` as a DataFrame."""
     try:
-        with resources.files("madtn_utils.data").joinpath(f"{name}.csv").open() as fh:
+        with resources.files("madtn_utils.suite.paper").joinpath(f"{name}.csv").open() as fh:
             return pd.read_csv(fh)
     except FileNotFoundError:
         raise ValueError(f"paper table {name!r}: expected paper_table_1, paper_tables_3_4 or paper_table_5") from None

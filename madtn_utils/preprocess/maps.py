@@ -27,7 +27,7 @@ import math
 import cv2
 import numpy as np
 
-from .flow import flow_to_gray
+from madtn_utils.preprocess.flow import flow_to_gray
 
 __all__ = ["middle_apex", "train_apexes", "choose_apexes", "motion_map"]
 

@@ -1,0 +1,37 @@
+"""The ``madtn`` console script: ``madtn index | synth | preprocess | train | reproduce``.
+
+Every subcommand turns a bad input (a missing root, a wrong layout, an unreadable
+file, a bad parameter) into a non-zero exit and one line naming the path or
+parameter and what was expected; nothing else is printed on stderr for those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="madtn", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    from madtn_utils.cli import index, preprocess, reproduce, synth, train
+
+    for module in (index, synth, preprocess, train, reproduce):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        print(f"madtn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"madtn {args.command}: interrupted", file=sys.stderr)
+        return 130
+

@@ -1,0 +1,66 @@
+"""Training hyper-parameters (METHOD.md §3): one strict, frozen :class:`TrainConfig`.
+
+>>> TrainConfig().lam, TrainConfig().batch_size
+(2.0, 32)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from madtn_utils.preprocess.domain import COMPONENTS
+
+__all__ = ["TrainConfig"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters; build from YAML with ``config.from_dict(TrainConfig, d)``.
+
+    Paper values: lam, lr, rotation_deg, sigmas, kernel_reduce. Everything else is
+    "paper: not specified; default chosen here" (see the notes beside each field).
+    """
+
+    lam: float = 2.0  # λ of the loss (paper)
+    lr: float = 2e-4  # Adam learning rate (paper)
+    epochs: int = 30  # passes over the source train maps (~1700 steps on CASME II as source)
+    batch_size: int = 32  # source maps per step; the target batch has min(batch_size, N_target) maps
+    rotation_deg: float = 30.0  # random rotation in ±rotation_deg on training inputs (paper)
+    sigmas: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)  # Gaussian bandwidths δ (paper)
+    kernel_reduce: Literal["sum", "mean"] = "sum"  # multi-kernel = sum of the Gaussians (paper: "sum")
+    mmd_layer: Literal["fc1", "conv3"] = "fc1"  # layer the MMD is applied to (paper: not stated)
+    components: str = "onOF-Face-endOF"  # Table 5 input variant (domain.COMPONENTS)
+    normalize: Literal["unit", "source"] = "unit"  # unit: x/255; source: then per-channel source mean/std
+    widths: tuple[int, ...] = (32, 64, 128)  # conv channels
+    kernel_sizes: tuple[int, ...] = (5, 3, 3)  # conv kernels
+    fc_dim: int = 256  # first FC width (the MMD features)
+    negative_slope: float = 0.01  # LeakyReLU slope
+    dropout: float = 0.5  # before the last FC layer
+    device: str = "auto"  # "auto" = CUDA when available, else CPU
+    deterministic: bool = True  # torch.use_deterministic_algorithms(True, warn_only=True) during a run
+    eval_batch_size: int = 256  # maps per forward pass at evaluation (memory only)
+
+    def __post_init__(self):
+        checks = [
+            ("lam", self.lam >= 0, "a number >= 0"), ("lr", self.lr > 0, "a number > 0"),
+            ("epochs", self.epochs >= 1, "an integer >= 1"), ("batch_size", self.batch_size >= 2, "an integer >= 2"),
+            ("rotation_deg", 0 <= self.rotation_deg <= 180, "degrees in [0, 180]"),
+            ("sigmas", len(self.sigmas) > 0 and min(self.sigmas) > 0, "one or more positive bandwidths"),
+            ("kernel_reduce", self.kernel_reduce in ("sum", "mean"), "'sum' or 'mean'"),
+            ("mmd_layer", self.mmd_layer in ("fc1", "conv3"), "'fc1' or 'conv3'"),
+            ("components", self.components in COMPONENTS, f"one of {', '.join(COMPONENTS)}"),
+            ("normalize", self.normalize in ("unit", "source"), "'unit' or 'source'"),
+            ("dropout", 0 <= self.dropout < 1, "a probability in [0, 1)"),
+            ("eval_batch_size", self.eval_batch_size >= 1, "an integer >= 1"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"trainconfig.{name}: expected {expected}, got {getattr(self, name)!r}")
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except (RuntimeError, ValueError):
+                raise ValueError(f"trainconfig.device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}") from None
