@@ -20,12 +20,18 @@ ValueError: demo.lr: expected float, got str 'fast'
 Traceback (most recent call last):
 ...
 ValueError: demo: unknown key 'epochs' (expected one of: lr, name)
+>>> from_dict(Demo, {"lr": float("inf")})
+Traceback (most recent call last):
+...
+ValueError: demo.lr: expected a finite float, got inf
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -57,6 +63,8 @@ def _coerce(value, tp, where: str):
     if origin is typing.Literal:
         if value not in args:
             raise ValueError(f"{where}: expected one of {', '.join(repr(a) for a in args)}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{where}: expected a finite number, got {value!r}")
         return value
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
@@ -86,6 +94,8 @@ def _coerce(value, tp, where: str):
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ValueError(f"{where}: expected a finite float, got {value!r}")
             return float(value)
     elif tp is str:
         if isinstance(value, str):
@@ -112,6 +122,22 @@ def from_dict(cls, data, *, where: str | None = None):
         return cls(**kwargs)
     except TypeError as exc:
         raise ValueError(f"{where}: {exc}") from None
+    except ValueError as exc:  # a __post_init__ check: say where in the params it sits
+        raise ValueError(_located(str(exc), where, cls.__name__.lower())) from None
+
+
+def _located(msg: str, where: str, cls_name: str) -> str:
+    """``msg`` of a section's own check, prefixed with the section's full key ``where``.
+
+    >>> _located("map_size: expected at least 8, got 2", "params.preprocess", "preprocessconfig")
+    'params.preprocess.map_size: expected at least 8, got 2'
+    >>> _located("trainconfig.lam: expected a number >= 0, got -1.0", "params.train", "trainconfig")
+    'params.train.lam: expected a number >= 0, got -1.0'
+    """
+    for prefix in (where, cls_name, where.rsplit(".", 1)[-1]):
+        if msg.startswith(prefix + ".") or msg.startswith(prefix + ":"):
+            return where + msg[len(prefix):]
+    return f"{where}.{msg}" if re.match(r"^[a-z_]+(\[\d+\])?[.:]", msg) else f"{where}: {msg}"
 
 
 def to_dict(obj):
@@ -135,17 +161,51 @@ def config_hash(*parts, length: int = 16) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
+def _loader():
+    """PyYAML's SafeLoader, with YAML 1.2 floats: ``1e-4`` and ``1E5`` are numbers, not strings.
+
+    >>> import yaml
+    >>> yaml.load("lr: 1e-4", Loader=_loader())
+    {'lr': 0.0001}
+    """
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                    |[-+]?\.(?:inf|Inf|INF)
+                    |\.(?:nan|NaN|NAN))$""", re.X),
+        list("-+0123456789."))
+    return Loader
+
+
+def _yaml_error(exc) -> str:
+    """One line for a YAML error: the problem and its line/column."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    hint = " (YAML indents with spaces, not tabs)" if "'\\t'" in problem else ""
+    return f"{problem}{where}{hint}"
+
+
 def load_yaml(path: str | Path) -> dict:
-    """A YAML mapping from ``path``; a clear error for a missing or malformed file."""
+    """A YAML mapping from ``path``; a clear one-line error for a missing or malformed file."""
     import yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"params file {str(path)!r} is a folder: expected a YAML file")
     if not path.is_file():
         raise ValueError(f"params file {str(path)!r} does not exist: expected a YAML file")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_loader())
     except yaml.YAMLError as exc:
-        raise ValueError(f"params file {str(path)!r} is not valid YAML: {exc}") from None
+        raise ValueError(f"params file {str(path)!r} is not valid YAML: {_yaml_error(exc)}") from None
     if not isinstance(data, dict):
         raise ValueError(f"params file {str(path)!r}: expected a mapping at the top level, got {type(data).__name__}")
     return data

@@ -12,7 +12,8 @@ import torch
 from madtn_utils.config import from_dict, to_dict
 from madtn_utils.preprocess.domain import DomainData
 from madtn_utils.train.hparams import TrainConfig
-from madtn_utils.train.loop import prepare_task, summarize, train_seeds, train_task
+from madtn_utils.train.loop import prepare_task, train_seeds, train_task
+from madtn_utils.train.metrics import summarize
 from madtn_utils.train.tasks import TASKS, parse_task, task_name
 
 SIZE = 32

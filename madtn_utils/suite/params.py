@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +25,13 @@ from typing import Literal
 from madtn_utils.config import from_dict, load_yaml, to_dict
 from madtn_utils.data.types import DATABASES, IndexWarning
 from madtn_utils.data.index import build_index
+from madtn_utils.preprocess.domain import COMPONENTS
 from madtn_utils.preprocess.sample import PreprocessConfig
 from madtn_utils.train.tasks import TASKS, parse_task
 from madtn_utils.train.hparams import TrainConfig
 
 __all__ = ["DataParams", "ExperimentParams", "RunParams", "load_params", "params_from_dict",
-           "database_root", "load_index", "load_domain", "dump_params", "needed_databases", "override"]
+           "check_run_name", "database_root", "load_index", "load_domain", "dump_params", "needed_databases", "override"]
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,20 @@ class ExperimentParams:
 
     def __post_init__(self):
         for name in ("tasks", "ablation_tasks", "lambda_tasks"):
-            for task in getattr(self, name):
-                parse_task(task)
+            values = getattr(self, name)
+            for i, task in enumerate(values):
+                try:
+                    parse_task(task)
+                except ValueError as exc:
+                    raise ValueError(f"{name}[{i}]: {exc}") from None
+                if task in values[:i]:
+                    raise ValueError(f"{name}[{i}]: task {task!r} is listed twice: expected each task once")
+        for i, comp in enumerate(self.ablation_components):
+            if comp not in COMPONENTS:
+                raise ValueError(f"ablation_components[{i}]: expected one of {', '.join(COMPONENTS)}, got {comp!r}")
+        for i, lam in enumerate(self.lambdas):
+            if lam < 0:
+                raise ValueError(f"lambdas[{i}]: expected λ >= 0, got {lam:g}")
 
 
 @dataclass(frozen=True)
@@ -78,8 +92,14 @@ class RunParams:
     def __post_init__(self):
         if not self.seeds:
             raise ValueError("params.seeds: expected at least one seed, got none")
+        for i, seed in enumerate(self.seeds):
+            if seed < 0:
+                raise ValueError(f"params.seeds[{i}]: expected an integer >= 0, got {seed}")
+            if seed in self.seeds[:i]:
+                raise ValueError(f"params.seeds[{i}]: seed {seed} is listed twice: expected distinct seeds")
         if self.jobs < 0:
             raise ValueError(f"params.jobs: expected 0 (all cores) or a positive number, got {self.jobs}")
+        check_run_name(self.name)
 
     @property
     def n_jobs(self) -> int:
@@ -88,6 +108,23 @@ class RunParams:
     @property
     def run_dir(self) -> Path:
         return Path(self.output_dir) / self.name
+
+
+def check_run_name(name: str) -> str:
+    """``name`` when it is a plain folder name (the run folder under ``output_dir``), else ValueError.
+
+    >>> check_run_name("smoke")
+    'smoke'
+    >>> check_run_name("../..")
+    Traceback (most recent call last):
+    ...
+    ValueError: params.name: expected a plain folder name (letters, digits, '.', '_', '-'; not '.' or '..'), got '../..'
+    """
+    if not isinstance(name, str) or name in ("", ".", "..") or not re.fullmatch(r"[A-Za-z0-9._-]+", name) \
+            or name.startswith("."):
+        raise ValueError("params.name: expected a plain folder name (letters, digits, '.', '_', '-'; not '.' or '..'), "
+                         f"got {name!r}")
+    return name
 
 
 def _absolute(value: str | None, base: Path) -> str | None:

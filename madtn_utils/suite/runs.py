@@ -13,21 +13,33 @@ on the device once, and writes into ``out_dir``:
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import platform
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from madtn_utils.config import to_dict
+from madtn_utils.config import config_hash, to_dict
 from madtn_utils.files import atomic_write_text, write_json
+from madtn_utils.preprocess.domain import CLASSES, COMPONENTS
 from madtn_utils.suite.params import RunParams, load_domain
 from madtn_utils.train.tasks import parse_task, resolve_task
-from madtn_utils.train.loop import resolve_device, summarize, train_seeds
+from madtn_utils.train.loop import resolve_device, train_seeds
+from madtn_utils.train.metrics import summarize
 
-__all__ = ["RunSpec", "run_slug", "train_run", "METRICS_FILE"]
+__all__ = ["RunSpec", "RunWarning", "run_slug", "run_config", "run_hash", "recorded_hash", "train_run", "check_out_dir",
+           "save_run", "class_notes", "METRICS_FILE"]
 
 METRICS_FILE = "metrics.json"
+
+
+class RunWarning(UserWarning):
+    """Something about a run's data that its numbers depend on (e.g. a class missing from the target)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,12 +52,54 @@ class RunSpec:
 
     def __post_init__(self):
         parse_task(self.task)
+        if not (isinstance(self.lam, (int, float)) and math.isfinite(self.lam) and self.lam >= 0):
+            raise ValueError(f"lam: expected a finite number >= 0, got {self.lam!r}")
+        if self.components not in COMPONENTS:
+            raise ValueError(f"components: expected one of {', '.join(COMPONENTS)}, got {self.components!r}")
 
 
 def run_slug(spec: RunSpec) -> str:
     """A folder name for ``spec``: ``H-V_lam2_onOF-Face-endOF``."""
     lam = f"{spec.lam:g}".replace(".", "p")
     return f"{spec.task.replace('->', '-')}_lam{lam}_{spec.components}"
+
+
+def run_config(params: RunParams, spec: RunSpec) -> dict:
+    """Everything that determines the numbers of ``spec`` under ``params``, as plain data.
+
+    The data (synthetic size and seed, or the real roots and sample list), the
+    preprocessing config and :data:`~madtn_utils.preprocess.cache.PREPROCESS_VERSION`,
+    the training config with the run's λ and components, the task and the seeds. Not in
+    it: the run name, folders, ``jobs`` (they do not change a number). The device is in
+    it as written in the params (``auto`` stays ``auto``).
+    """
+    from madtn_utils.preprocess.cache import PREPROCESS_VERSION
+
+    cfg = dataclasses.replace(params.train, lam=float(spec.lam), components=spec.components)
+    return {"task": spec.task, "seeds": [int(s) for s in params.seeds], "data": to_dict(params.data),
+            "preprocess": to_dict(params.preprocess), "preprocess_version": PREPROCESS_VERSION, "train": to_dict(cfg)}
+
+
+def run_hash(params: RunParams, spec: RunSpec) -> str:
+    """The hash of :func:`run_config`: a finished run counts only when its ``metrics.json`` holds it.
+
+    >>> p = RunParams()
+    >>> run_hash(p, RunSpec("H->V", 2.0)) == run_hash(dataclasses.replace(p, name="other", jobs=3), RunSpec("H->V", 2.0))
+    True
+    >>> run_hash(p, RunSpec("H->V", 2.0)) == run_hash(p, RunSpec("H->V", 0.0))
+    False
+    """
+    return config_hash(run_config(params, spec))
+
+
+def recorded_hash(folder: str | Path) -> str | None:
+    """The ``run_hash`` of the ``metrics.json`` in ``folder``; None when there is none or it is unreadable."""
+    import json
+
+    try:
+        return json.loads((Path(folder) / METRICS_FILE).read_text()).get("run_hash")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def train_run(params: RunParams, *, source: str, target: str, lam: float | None = None,
@@ -60,29 +114,82 @@ def train_run(params: RunParams, *, source: str, target: str, lam: float | None 
     cfg = dataclasses.replace(cfg, lam=float(cfg.lam if lam is None else lam),
                               components=cfg.components if components is None else components)
     seeds = list(params.seeds if seeds is None else seeds)
+    run_params = dataclasses.replace(params, seeds=tuple(seeds))  # validated again (distinct seeds >= 0)
+    spec = RunSpec(task, cfg.lam, cfg.components)
+    out = check_out_dir(out_dir)
     src_db, tgt_db = parse_task(task)
     t0 = time.perf_counter()
     src, _, src_info = load_domain(params, src_db)
     tgt, _, tgt_info = load_domain(params, tgt_db)
     t_data = time.perf_counter() - t0
+    notes = class_notes(src, "source")
     results = train_seeds(src, tgt, cfg, seeds, progress=progress)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    notes += class_notes(tgt, "target")  # target labels: read only after training, to score
+    for note in notes:
+        warnings.warn(f"{task}: {note}", RunWarning, stacklevel=2)
     preds = pd.concat([r.predictions for r in results], ignore_index=True)
     hist = pd.concat([r.history.assign(seed=r.seed) for r in results], ignore_index=True)
-    atomic_write_text(out / "predictions.csv", preds.to_csv(index=False))
-    atomic_write_text(out / "history.csv", hist.to_csv(index=False))
-    summary = summarize(results)
     record = {
         "task": task, "source": src_db, "target": tgt_db, "lam": cfg.lam, "components": cfg.components,
-        "seeds": seeds, "n_source_samples": len(src), "n_source_maps": int(len(src.train_maps)),
-        "n_target_samples": len(tgt),
-        "summary": summary,
+        "seeds": seeds, "run_hash": run_hash(run_params, spec), "n_source_samples": len(src),
+        "n_source_maps": int(len(src.train_maps)), "n_target_samples": len(tgt),
+        "summary": summarize(results), "warnings": notes,
         "per_seed": [{"seed": r.seed, **r.metrics, "seconds": round(r.seconds, 3)} for r in results],
         "device": str(resolve_device(cfg.device)), "host": platform.node(),
         "seconds": {"data": round(t_data, 3), "train": round(sum(r.seconds for r in results), 3)},
         "preprocess_cache": {src_db: src_info["folder"], tgt_db: tgt_info["folder"]},
-        "train_config": to_dict(cfg), "params": to_dict(params),
+        "run_config": run_config(run_params, spec), "train_config": to_dict(cfg), "params": to_dict(run_params),
     }
-    write_json(out / METRICS_FILE, record)
+    save_run(out, preds, hist, record)
     return record
+
+
+def check_out_dir(out_dir: str | Path) -> Path:
+    """``out_dir`` created and shown writable (a probe file) before any work; ValueError naming it otherwise."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} is a file: expected a folder for the run's outputs")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"madtn")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"out_dir {str(out)!r} cannot be written ({exc.strerror or exc}): expected a writable folder") from None
+    return out
+
+
+def save_run(out: Path, preds: pd.DataFrame, hist: pd.DataFrame, record: dict) -> None:
+    """Write predictions, history, then ``metrics.json`` (last, atomically). On a write error nothing
+    finished is lost: the three files go to a fresh rescue folder under the system temp dir, named in the error."""
+    files = {"predictions.csv": preds.to_csv(index=False), "history.csv": hist.to_csv(index=False)}
+    try:
+        for name, text in files.items():
+            atomic_write_text(out / name, text)
+        write_json(out / METRICS_FILE, record)
+    except OSError as exc:
+        rescue = Path(tempfile.mkdtemp(prefix=f"madtn-rescue-{out.name}-"))
+        for name, text in files.items():
+            (rescue / name).write_text(text)
+        write_json(rescue / METRICS_FILE, record)
+        raise ValueError(f"out_dir {str(out)!r}: writing the results failed ({exc.strerror or exc}); the finished run "
+                         f"was saved to {rescue} instead: expected a writable folder with free space") from None
+
+
+def class_notes(data, role: str) -> list[str]:
+    """Lines about classes missing from a domain (an empty class trains or scores silently otherwise).
+
+    >>> import numpy as np
+    >>> from madtn_utils.preprocess.domain import DomainData
+    >>> d = DomainData("smic-vis", np.zeros((2, 3, 8, 8), np.uint8), np.array([0, 1]), np.zeros((2, 3, 8, 8), np.uint8),
+    ...                np.array([0, 0]), ("a", "b"), ("s1", "s1"))
+    >>> class_notes(d, "target")
+    ['target smic-vis has no negative, surprise sample: its scores cover 1 of 3 classes']
+    """
+    present = set(np.asarray(data.labels).tolist())
+    missing = [c for i, c in enumerate(CLASSES) if i not in present]
+    if not missing:
+        return []
+    return [f"{role} {data.name} has no {', '.join(missing)} sample: "
+            + (f"its scores cover {len(present)} of {len(CLASSES)} classes" if role == "target"
+               else f"the model never sees {'that class' if len(missing) == 1 else 'those classes'}")]

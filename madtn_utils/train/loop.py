@@ -42,9 +42,9 @@ from madtn_utils.train.model import MADTNNet
 from madtn_utils.train.tasks import task_name
 
 __all__ = [
-    "TaskResult", "PreparedTask", "resolve_device", "prepare_task", "build_model",
+    "DIVERGED_LOSS", "TrainingDivergedError", "check_losses", "TaskResult", "PreparedTask", "resolve_device", "prepare_task", "build_model",
     "epoch_batches", "optimize_step", "train_step", "predict_proba", "fit_prepared",
-    "train_task", "train_seeds", "summarize",
+    "train_task", "train_seeds",
 ]
 
 @dataclass
@@ -209,6 +209,32 @@ def _seeded(seed: int, device: torch.device, deterministic: bool):
             torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
 
 
+#: A mean epoch loss above this has diverged (CE of 3 classes starts near ln 3 ≈ 1.1): our choice.
+DIVERGED_LOSS = 1e6
+
+
+class TrainingDivergedError(ValueError):
+    """The training loss became non-finite (or exploded): no result is reported for the run."""
+
+
+def check_losses(task: str, seed: int, epoch: int, ce: float, mmd: float, loss: float, config: TrainConfig) -> None:
+    """Raise :class:`TrainingDivergedError` (one line naming lr, λ and the epoch) for a loss that is
+    non-finite or above :data:`DIVERGED_LOSS`.
+
+    >>> check_losses("H->V", 0, 3, 1.0, 0.1, 1.2, TrainConfig())
+    >>> check_losses("H->V", 0, 3, float("nan"), 0.1, float("nan"), TrainConfig(lr=1e6))
+    Traceback (most recent call last):
+    ...
+    madtn_utils.train.loop.TrainingDivergedError: H->V seed 0: the training loss is nan in epoch 3 (CE nan, MMD² 0.1) with train.lr=1e+06 and λ=2: expected a finite loss (lower train.lr or λ)
+    """
+    if all(math.isfinite(v) and abs(v) <= DIVERGED_LOSS for v in (ce, mmd, loss)):
+        return
+    state = f"is {loss:g}" if not math.isfinite(loss) else f"exploded to {loss:.3g}"
+    raise TrainingDivergedError(
+        f"{task} seed {seed}: the training loss {state} in epoch {epoch} (CE {ce:.4g}, MMD² {mmd:.4g}) with "
+        f"train.lr={config.lr:g} and λ={config.lam:g}: expected a finite loss (lower train.lr or λ)")
+
+
 def fit_prepared(prepared: PreparedTask, target: DomainData, config: TrainConfig, *, seed: int, progress=False) -> TaskResult:
     """Train one seed on an already prepared task, then evaluate on ``target`` (its labels, ids)."""
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
@@ -230,10 +256,14 @@ def fit_prepared(prepared: PreparedTask, target: DomainData, config: TrainConfig
             for i, idx in enumerate(src):
                 total += train_step(model, opt, prepared, idx, tgt[i], config, gen)
             ce, mmd, loss = (total / len(src)).tolist()
+            check_losses(prepared.task, seed, epoch, ce, mmd, loss, config)
             rows.append({"epoch": epoch, "ce": ce, "mmd2": mmd, "loss": loss})
             if progress:
                 epochs.set_postfix(ce=f"{ce:.3f}", mmd2=f"{mmd:.4f}")
         probs = predict_proba(model, prepared, config.eval_batch_size)
+    if not np.isfinite(probs).all():
+        raise TrainingDivergedError(f"{prepared.task} seed {seed}: the trained model gives non-finite target "
+                                    f"probabilities (train.lr={config.lr:g}, λ={config.lam:g}): expected finite outputs")
     pred = probs.argmax(1)
     labels = np.asarray(target.labels, dtype=np.int64)  # the only read of target labels
     preds = pd.DataFrame({"task": prepared.task, "seed": seed, "sample_id": list(target.sample_ids),
@@ -258,20 +288,3 @@ def train_seeds(source: DomainData, target: DomainData, config: TrainConfig, see
     config = _as_config(config)
     prepared = prepare_task(source, target, config)
     return [fit_prepared(prepared, target, config, seed=s, progress=progress) for s in seeds]
-
-
-def summarize(results: list[TaskResult]) -> dict:
-    """Mean and std (ddof=1; 0.0 for one seed) over seeds of accuracy, mean_f1 and uar, plus
-    the summed confusion matrix: ``{"task", "seeds", "accuracy": {"mean", "std"}, ..., "confusion"}``."""
-    results = list(results)
-    if not results:
-        raise ValueError("results: expected at least one TaskResult, got none")
-    tasks = sorted({r.task for r in results})
-    if len(tasks) != 1:
-        raise ValueError(f"results: expected runs of one task, got {', '.join(tasks)}")
-    out = {"task": tasks[0], "seeds": [r.seed for r in results]}
-    for key in ("accuracy", "mean_f1", "uar"):
-        v = np.array([r.metrics[key] for r in results], dtype=np.float64)
-        out[key] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
-    out["confusion"] = np.sum([r.metrics["confusion"] for r in results], axis=0).astype(int).tolist()
-    return out

@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix as _sk_confusion
 from sklearn.metrics import f1_score
 
-__all__ = ["LABELS", "accuracy", "mean_f1", "uar", "confusion", "classification_metrics"]
+__all__ = ["LABELS", "accuracy", "mean_f1", "uar", "confusion", "classification_metrics", "summarize"]
 
 LABELS = (0, 1, 2)
 
@@ -75,3 +75,20 @@ def classification_metrics(y_true, y_pred) -> dict:
         "uar": uar(y_true, y_pred),
         "confusion": confusion(y_true, y_pred).tolist(),
     }
+
+
+def summarize(results) -> dict:
+    """Mean and std (ddof=1; 0.0 for one seed) over seeds of accuracy, mean_f1 and uar, plus
+    the summed confusion matrix: ``{"task", "seeds", "accuracy": {"mean", "std"}, ..., "confusion"}``."""
+    results = list(results)
+    if not results:
+        raise ValueError("results: expected at least one TaskResult, got none")
+    tasks = sorted({r.task for r in results})
+    if len(tasks) != 1:
+        raise ValueError(f"results: expected runs of one task, got {', '.join(tasks)}")
+    out = {"task": tasks[0], "seeds": [r.seed for r in results]}
+    for key in ("accuracy", "mean_f1", "uar"):
+        v = np.array([r.metrics[key] for r in results], dtype=np.float64)
+        out[key] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+    out["confusion"] = np.sum([r.metrics["confusion"] for r in results], axis=0).astype(int).tolist()
+    return out
