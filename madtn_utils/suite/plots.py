@@ -39,34 +39,52 @@ def plot_map_gallery(data, *, per_class: int = 4, axes=None, seed: int = 0):
     return axes
 
 
-def plot_confusion(confusion, *, ax=None, title: str = "", normalize: bool = True):
-    """One 3x3 confusion matrix (rows: true class, columns: predicted) as a heatmap."""
+def plot_confusion(confusion, *, ax=None, title: str = "", normalize: bool = True, ylabels: bool = True,
+                   xlabel: bool = True, fontsize: float = 9):
+    """One 3x3 confusion matrix (rows: true class, columns: predicted) as a heatmap.
+
+    The class names on the y axis are horizontal; ``ylabels=False`` leaves them (and "true")
+    off, ``xlabel=False`` leaves off "predicted" (for grids that share the axes).
+    """
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(3.2, 2.8))
+        _, ax = plt.subplots(figsize=(3.4, 2.8))
     cm = np.asarray(confusion, dtype=float)
     if cm.shape != (3, 3):
         raise ValueError(f"confusion: expected a 3x3 matrix, got shape {cm.shape}")
     shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
     sns.heatmap(shown, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", vmin=0,
-                vmax=1 if normalize else None, cbar=False, ax=ax, xticklabels=CLASSES, yticklabels=CLASSES)
-    ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(title, fontsize=9)
+                vmax=1 if normalize else None, cbar=False, ax=ax, xticklabels=CLASSES,
+                yticklabels=CLASSES if ylabels else False, annot_kws={"fontsize": fontsize})
+    ax.tick_params(axis="both", labelsize=fontsize, length=0)
+    ax.tick_params(axis="x", labelrotation=0)
+    ax.tick_params(axis="y", labelrotation=0)
+    ax.set_xlabel("predicted" if xlabel else "", fontsize=fontsize)
+    ax.set_ylabel("true" if ylabels else "", fontsize=fontsize)
+    ax.set_title(title, fontsize=fontsize + 1)
     return ax
 
 
 def plot_confusion_grid(confusions: dict, *, axes=None, ncols: int = 6):
-    """Confusion matrices keyed by task (``"H->V"``), in the given order; returns the axes grid."""
+    """Confusion matrices keyed by task (``"H->V"``, titled ``H→V``), in the given order; returns the axes grid.
+
+    Class names label the y axis of the first column only and "predicted" the lowest matrix
+    of each column (the classes are in the same order everywhere), so no label runs into a
+    neighbour. Call ``fig.tight_layout()`` after adding a suptitle.
+    """
     import matplotlib.pyplot as plt
 
     n = len(confusions)
-    nrows = max(1, -(-n // ncols))
     if axes is None:
-        _, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.8 * nrows), squeeze=False)
-    flat = np.asarray(axes).ravel()
-    for ax, (task, cm) in zip(flat, confusions.items()):
-        plot_confusion(cm, ax=ax, title=task)
+        nrows = max(1, -(-n // ncols))
+        _, axes = plt.subplots(nrows, ncols, figsize=(2.7 * ncols + 0.6, 2.5 * nrows), squeeze=False)
+    grid = np.asarray(axes)
+    cols = grid.shape[-1] if grid.ndim == 2 else len(grid.ravel())
+    flat = grid.ravel()
+    for i, (ax, (task, cm)) in enumerate(zip(flat, confusions.items())):
+        plot_confusion(cm, ax=ax, title=str(task).replace("->", "→"), ylabels=i % cols == 0, xlabel=i + cols >= n)
     for ax in flat[n:]:
         ax.axis("off")
     return axes
@@ -85,12 +103,13 @@ def plot_lambda_curve(table, *, ax=None):
         group = group.sort_values("lam")
         colour = f"C{i}"
         yerr = group["accuracy_std"] * 100 if "accuracy_std" in group else None
-        ax.errorbar(group["lam"], group["accuracy_mean"] * 100, yerr=yerr, marker="o", capsize=3, color=colour, label=task)
+        name = str(task).replace("->", "→")
+        ax.errorbar(group["lam"], group["accuracy_mean"] * 100, yerr=yerr, marker="o", capsize=3, color=colour, label=name)
         zero = group[group["lam"] == 0]
         if len(zero):
-            ax.axhline(float(zero["accuracy_mean"].iloc[0]) * 100, ls="--", lw=1, color=colour, label=f"{task}, λ = 0")
+            ax.axhline(float(zero["accuracy_mean"].iloc[0]) * 100, ls="--", lw=1, color=colour, label=f"{name}, λ = 0")
     ax.set_xlabel("λ (MMD weight)"), ax.set_ylabel("target accuracy (%)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     return ax
 
 

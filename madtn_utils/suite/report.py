@@ -21,10 +21,10 @@ from pathlib import Path
 import pandas as pd
 
 from madtn_utils.files import atomic_write_text
-from madtn_utils.suite.reference import audit_accuracies, paper_table_5, paper_tables_3_4
-from madtn_utils.suite.tables import wide
+from madtn_utils.suite.reference import AUDIT_CLASSES, audit_accuracies, paper_table_5, paper_tables_3_4
+from madtn_utils.suite.tables import table_note, to_html
 
-__all__ = ["provenance", "write_report", "SECTIONS"]
+__all__ = ["provenance", "audit_table", "audit_summary", "write_report", "SECTIONS"]
 
 #: (heading, kind, file stem, caption)
 SECTIONS = (
@@ -59,9 +59,9 @@ def provenance(params_dict: dict, run_root: Path) -> dict:
             "host": platform.node(), "python": platform.python_version(), "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
-def _img(path: Path) -> str:
+def _img(path: Path, max_width: str = "100%") -> str:
     data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}" style="max-width:100%">'
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}" style="max-width:{max_width}">'
 
 
 def _section(run_root: Path, heading: str, kind: str, stem: str, caption: str) -> str:
@@ -71,25 +71,70 @@ def _section(run_root: Path, heading: str, kind: str, stem: str, caption: str) -
         if not path.is_file():
             return "\n".join(out + [f"<p><em>Not produced in this run ({path.name} missing).</em></p>"])
         long = pd.read_csv(path)
-        row = "components" if stem == "table5" else "method"
-        out.append(wide(long, row=row).to_html(classes="tbl", border=0))
-        out.append("<p class='note'>Rows marked [paper] are the published numbers; rows marked [ours] are this "
-                   "reproduction (mean±std over seeds, the model after the last epoch).</p>")
+        out.append(to_html(long, row="components" if stem == "table5" else "method", classes="tbl res"))
+        out.append(f"<p class='note'>{html.escape(table_note(long))}</p>")
     else:
         path = run_root / "figures" / f"{stem}.png"
-        out.append(_img(path) if path.is_file() else f"<p><em>Not produced in this run ({path.name} missing).</em></p>")
+        width = "100%" if stem == "figure5" else "720px"
+        out.append(_img(path, width) if path.is_file() else f"<p><em>Not produced in this run ({path.name} missing).</em></p>")
     return "\n".join(out)
+
+
+def audit_table() -> pd.DataFrame:
+    """Every published per-task accuracy of Tables 3, 4 and 5 with its k/N audit (``reference.classify_accuracy``)."""
+    audit = pd.concat([audit_accuracies(paper_tables_3_4()).assign(table=lambda d: d["table"].astype(str)),
+                       audit_accuracies(paper_table_5()).assign(table="5", method=lambda d: "MADTN (" + d["components"] + ")")],
+                      ignore_index=True)
+    return audit[audit["audit"] != "n/a"][["table", "method", "task", "accuracy_percent", "target_n", "k", "k_over_n_percent",
+                                           "residual_points", "residual_samples", "audit"]].reset_index(drop=True)
+
+
+def audit_summary(audit: pd.DataFrame) -> str:
+    """The audit paragraph: how many accuracies fall in each class.
+
+    >>> print(audit_summary(audit_table()))  # doctest: +ELLIPSIS
+    An accuracy ... Of the 156 published per-task accuracies ..., 133 are exact ..., 16 are rounding slips ... and 7 are not k/N ...
+    """
+    count = audit["audit"].value_counts()
+    exact, rounding, bad = (int(count.get(c, 0)) for c in AUDIT_CLASSES)
+    return ("An accuracy on an N-sample target must be 100·k/N for an integer k (N from Table 1: C 130, H 164, V 71, "
+            f"N 71). Of the {len(audit)} published per-task accuracies (Tables 3, 4 and 5; Table 5's full-map rows "
+            f"repeat three of Tables 3 and 4), with k the nearest count, {exact} are exact (100·k/N rounds to the "
+            f"printed value: residual ≤ 0.005 points), {rounding} are rounding slips (0.01–0.02 points from 100·k/N "
+            "rounded, a few hundredths of one sample: a rounding or truncation error, not an impossible count) and "
+            f"{bad} are not k/N (farther off: those runs did not use exactly N targets, averaged several runs, or the "
+            "number is a typo). Residuals are |accuracy − 100·k/N| in points and in units of 100/N (one target sample).")
+
+
+def _audit_html(audit: pd.DataFrame) -> str:
+    shown = audit.rename(columns={"accuracy_percent": "accuracy (%)", "target_n": "N", "k_over_n_percent": "100·k/N",
+                                  "residual_points": "residual (points)", "residual_samples": "residual (× 100/N)",
+                                  "audit": "class"})
+    fmt = {"accuracy (%)": "{:.2f}".format, "100·k/N": "{:.4f}".format, "residual (points)": "{:.4f}".format,
+           "residual (× 100/N)": "{:.3f}".format}
+    shown = shown.assign(task=shown["task"].str.replace("->", "→"))
+    off = shown[shown["class"] != "exact"].sort_values("class", key=lambda s: s.map(AUDIT_CLASSES.index), kind="stable")
+    return (f"<h3>The {len(off)} accuracies that are not exact</h3>"
+            + off.to_html(classes="tbl audit", border=0, index=False, formatters=fmt)
+            + f"<details><summary>All {len(shown)} audited accuracies</summary>"
+            + shown.to_html(classes="tbl audit", border=0, index=False, formatters=fmt) + "</details>")
+
+
+def _compact_json(obj, depth: int = 0) -> str:
+    """JSON indented by two spaces, with lists of scalars on one line."""
+    pad, end = "  " * (depth + 1), "  " * depth
+    if isinstance(obj, dict) and obj:
+        return "{\n" + ",\n".join(f"{pad}{json.dumps(str(k), ensure_ascii=False)}: {_compact_json(v, depth + 1)}"
+                                   for k, v in obj.items()) + f"\n{end}}}"
+    if isinstance(obj, (list, tuple)) and any(isinstance(v, (dict, list, tuple)) for v in obj):
+        return "[\n" + ",\n".join(pad + _compact_json(v, depth + 1) for v in obj) + f"\n{end}]"
+    return json.dumps(obj, ensure_ascii=False)
 
 
 def write_report(run_root: str | Path, params_dict: dict) -> Path:
     """Write ``run_root/report.html`` (atomically) and return its path."""
     run_root = Path(run_root)
-    audit = pd.concat([audit_accuracies(paper_tables_3_4()).assign(table=lambda d: d["table"].astype(str)),
-                       audit_accuracies(paper_table_5()).assign(table="5", method=lambda d: "MADTN (" + d["components"] + ")")],
-                      ignore_index=True)
-    audit = audit[audit["is_k_over_n"] != "n/a"][["table", "method", "task", "accuracy_percent", "target_n", "k",
-                                                   "k_over_n_percent", "is_k_over_n"]]
-    flagged = audit[audit["is_k_over_n"] == "no"]
+    audit = audit_table()
     prov = provenance(params_dict, run_root)
     data_note = (f"synthetic databases ({params_dict['data']['synthetic']}, seed {params_dict['data']['synthetic_seed']})"
                  if params_dict["data"]["synthetic"] else "the real databases (paths in the params below)")
@@ -100,22 +145,27 @@ def write_report(run_root: str | Path, params_dict: dict) -> Path:
         "and gaps (full vs ablations, λ &gt; 0 vs λ = 0), not absolute numbers, with the paper.</p>",
     ]
     body += [_section(run_root, *s) for s in SECTIONS]
+    packages = pd.DataFrame(list(prov["packages"].items()), columns=["package", "version"])
     body += [
         "<h2>Audit of the published accuracies</h2>",
-        f"<p>An accuracy on an N-sample target must be k/N. {len(flagged)} of {len(audit)} published per-task accuracies "
-        "are not k/N for their target's Table 1 count (N: C 130, H 164, V 71, N 71) up to rounding: those runs did "
-        "not use exactly N targets, or averaged several runs.</p>",
-        audit.to_html(classes="tbl", border=0, index=False, na_rep=""),
+        f"<p>{html.escape(audit_summary(audit))}</p>",
+        _audit_html(audit),
         "<h2>Provenance</h2>",
         f"<p>Git commit: <code>{html.escape(prov['git_commit'])}</code><br>Devices used by the runs: "
         f"{html.escape(', '.join(prov['devices']) or 'none')}<br>Host: {html.escape(prov['host'])}, Python {prov['python']}, "
         f"generated {html.escape(prov['generated'])}</p>",
         "<h3>Package versions</h3>",
-        pd.Series(prov["packages"], name="version").to_frame().to_html(classes="tbl", border=0),
-        "<h3>Params</h3>", f"<pre>{html.escape(json.dumps(params_dict, indent=2))}</pre>",
+        packages.to_html(classes="tbl", border=0, index=False),
+        "<h3>Params</h3>", "<p class='note'>As resolved for this reproduction (also in <code>params.json</code>).</p>",
+        f"<pre>{html.escape(_compact_json(params_dict))}</pre>",
     ]
     style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
-             ".tbl{border-collapse:collapse;font-size:12px}.tbl td,.tbl th{border:1px solid #ccc;padding:3px 6px}"
-             ".note{font-size:12px;color:#555}pre{font-size:11px;background:#f6f6f6;padding:1em;overflow:auto}")
+             ".tbl{border-collapse:collapse;font-size:12px;margin-bottom:.5em}"
+             ".tbl td,.tbl th{border:1px solid #ccc;padding:3px 6px;white-space:nowrap;text-align:left}"
+             ".tbl td{font-variant-numeric:tabular-nums}.res td,.res thead th{text-align:center}"
+             ".audit td:nth-child(n+4):nth-child(-n+9),.audit th:nth-child(n+4):nth-child(-n+9){text-align:right}"
+             ".tbl thead th{background:#f0f0f0}.tbl tr.ours{background:#eef5ff}.sd{color:#666;font-size:11px}"
+             ".note{font-size:12px;color:#555}details{margin:.5em 0 1em}summary{cursor:pointer;font-size:13px}"
+             "pre{font-size:11px;background:#f6f6f6;padding:1em;overflow:auto}")
     page = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>MADTN report</title><style>{style}</style></head><body>{''.join(body)}</body></html>"
     return atomic_write_text(run_root / "report.html", page)

@@ -2,13 +2,18 @@
 
 :func:`collect_runs` reads every ``runs/*/metrics.json`` of a reproduction into one
 DataFrame. The table builders put our mean ± std over seeds beside the paper's rows
-(``madtn_utils/data``); every table comes in long form (CSV) and wide form
-(Markdown, LaTeX: methods × tasks, cells ``mean F1 / accuracy %``).
+(``madtn_utils/suite/paper``); every table comes in long form (CSV) and wide form
+(Markdown, LaTeX, HTML: methods × tasks). A cell is written like the paper's,
+``0.4579 / 46.48`` (mean F1 with 4 decimals / accuracy % with 2), and ours adds the
+std over seeds in brackets, ``0.2576 / 38.89 (± 0.1286 / ± 7.86)`` (on a second line
+in HTML); :func:`table_note` says so under every table.
 """
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +23,8 @@ from madtn_utils.files import atomic_write_text
 from madtn_utils.suite.reference import paper_table_5, paper_tables_3_4
 from madtn_utils.train.tasks import TASKS_TYPE_I, TASKS_TYPE_II
 
-__all__ = ["OURS", "FULL", "collect_runs", "table_3_4", "table_5", "lambda_table", "wide", "write_table"]
+__all__ = ["OURS", "FULL", "collect_runs", "table_3_4", "table_5", "lambda_table", "cell", "wide", "table_note",
+           "to_html", "write_table"]
 
 #: The method name of this reproduction's rows.
 OURS = "MADTN (this reproduction)"
@@ -56,7 +62,7 @@ def table_3_4(runs: pd.DataFrame, *, table: int, lam: float) -> pd.DataFrame:
         raise ValueError(f"table: expected 3 or 4, got {table}")
     tasks = TASKS_TYPE_I if table == 3 else TASKS_TYPE_II
     paper = paper_tables_3_4()
-    paper = paper[paper["table"] == table].assign(source="paper", mean_f1_std=np.nan, accuracy_std=np.nan)
+    paper = paper[paper["table"] == table].assign(source="paper", mean_f1_std=np.nan, accuracy_std=np.nan, n_seeds=np.nan)
     ours = _need(runs, runs["task"].isin(tasks) & (runs["components"] == FULL) & np.isclose(runs["lam"], lam),
                  f"Table {table}")
     ours = ours.set_index("task").reindex([t for t in tasks if t in set(ours["task"])]).reset_index()
@@ -64,28 +70,31 @@ def table_3_4(runs: pd.DataFrame, *, table: int, lam: float) -> pd.DataFrame:
         "table": table, "protocol": "TYPE-I" if table == 3 else "TYPE-II", "method": OURS, "task": ours["task"],
         "mean_f1": ours["mean_f1_mean"], "accuracy_percent": 100 * ours["accuracy_mean"],
         "source": "ours", "mean_f1_std": ours["mean_f1_std"], "accuracy_std": 100 * ours["accuracy_std"],
+        "n_seeds": ours["seeds"],
     })
     if len(mine) == len(tasks):
         mine = pd.concat([mine, pd.DataFrame([{
             "table": table, "protocol": mine["protocol"].iloc[0], "method": OURS, "task": "Average",
             "mean_f1": mine["mean_f1"].mean(), "accuracy_percent": mine["accuracy_percent"].mean(), "source": "ours",
-            "mean_f1_std": np.nan, "accuracy_std": np.nan}])], ignore_index=True)
-    return pd.concat([paper, mine], ignore_index=True)[
-        ["table", "protocol", "source", "method", "task", "mean_f1", "mean_f1_std", "accuracy_percent", "accuracy_std"]]
+            "mean_f1_std": np.nan, "accuracy_std": np.nan, "n_seeds": mine["n_seeds"].min()}])], ignore_index=True)
+    return pd.concat([paper, mine], ignore_index=True).astype({"n_seeds": "Int64"})[
+        ["table", "protocol", "source", "method", "task", "mean_f1", "mean_f1_std", "accuracy_percent", "accuracy_std",
+         "n_seeds"]]
 
 
 def table_5(runs: pd.DataFrame, *, lam: float, tasks=("C->H", "C->V", "H->N")) -> pd.DataFrame:
     """Long table: the paper's Table 5 and ours (each input variant on each ablation task)."""
-    paper = paper_table_5().assign(source="paper", mean_f1_std=np.nan, accuracy_std=np.nan)
+    paper = paper_table_5().assign(source="paper", mean_f1_std=np.nan, accuracy_std=np.nan, n_seeds=np.nan)
     ours = _need(runs, runs["task"].isin(tasks) & np.isclose(runs["lam"], lam), "Table 5")
     order = {c: i for i, c in enumerate(dict.fromkeys(paper["components"]))}
     ours = ours.assign(_o=ours["components"].map(order).fillna(len(order)), _t=ours["task"].map(list(tasks).index)) \
         .sort_values(["_o", "_t"])
     mine = pd.DataFrame({"components": ours["components"], "task": ours["task"], "mean_f1": ours["mean_f1_mean"],
                          "accuracy_percent": 100 * ours["accuracy_mean"], "source": "ours",
-                         "mean_f1_std": ours["mean_f1_std"], "accuracy_std": 100 * ours["accuracy_std"]})
-    return pd.concat([paper, mine], ignore_index=True)[
-        ["source", "components", "task", "mean_f1", "mean_f1_std", "accuracy_percent", "accuracy_std"]]
+                         "mean_f1_std": ours["mean_f1_std"], "accuracy_std": 100 * ours["accuracy_std"],
+                         "n_seeds": ours["seeds"]})
+    return pd.concat([paper, mine], ignore_index=True).astype({"n_seeds": "Int64"})[
+        ["source", "components", "task", "mean_f1", "mean_f1_std", "accuracy_percent", "accuracy_std", "n_seeds"]]
 
 
 def lambda_table(runs: pd.DataFrame, *, tasks=("C->H", "C->V")) -> pd.DataFrame:
@@ -95,26 +104,84 @@ def lambda_table(runs: pd.DataFrame, *, tasks=("C->H", "C->V")) -> pd.DataFrame:
         .sort_values(["task", "lam"], key=lambda s: s.map(list(tasks).index) if s.name == "task" else s).reset_index(drop=True)
 
 
-def _cell(f1, f1_std, acc, acc_std) -> str:
-    if pd.isna(f1_std):
-        return f"{f1:.4f} / {acc:.2f}"
-    return f"{f1:.4f}±{f1_std:.4f} / {acc:.2f}±{acc_std:.2f}"
+def cell(f1, f1_std=np.nan, acc=np.nan, acc_std=np.nan) -> str:
+    """One table cell, ``mean F1 / accuracy %`` with the paper's digits, and the spread when there is one.
+
+    >>> cell(0.45794, np.nan, 46.4812, np.nan)
+    '0.4579 / 46.48'
+    >>> cell(0.25757, 0.12861, 38.8889, 7.8567)
+    '0.2576 / 38.89 (± 0.1286 / ± 7.86)'
+    """
+    main = f"{f1:.4f} / {acc:.2f}"
+    if pd.isna(f1_std) or pd.isna(acc_std):
+        return main
+    return f"{main} (± {f1_std:.4f} / ± {acc_std:.2f})"
 
 
 def wide(long: pd.DataFrame, *, row: str = "method") -> pd.DataFrame:
-    """Rows ``row`` (with the source), columns tasks, cells ``mean F1 / accuracy %`` (± std for ours)."""
-    cells = long.assign(cell=[_cell(*v) for v in long[["mean_f1", "mean_f1_std", "accuracy_percent", "accuracy_std"]].itertuples(index=False)])
+    """Rows ``row`` (with the source), columns tasks, cells :func:`cell`; no index or columns name.
+
+    A spread is shown for ours only where it is a std over at least two seeds.
+    """
+    spread = long["n_seeds"].ge(2) if "n_seeds" in long else pd.Series(True, index=long.index)
+    cells = long.assign(cell=[cell(*v) for v in zip(long["mean_f1"], long["mean_f1_std"].where(spread),
+                                                    long["accuracy_percent"], long["accuracy_std"].where(spread))])
     cells["row"] = cells[row] + np.where(cells["source"] == "ours", " [ours]", " [paper]")
     order_rows = list(dict.fromkeys(cells["row"]))
     order_cols = list(dict.fromkeys(cells["task"]))
-    return cells.pivot(index="row", columns="task", values="cell").reindex(index=order_rows, columns=order_cols).fillna("–")
+    w = cells.pivot(index="row", columns="task", values="cell").reindex(index=order_rows, columns=order_cols).fillna("–")
+    w.index.name = w.columns.name = None
+    return w
+
+
+def table_note(long: pd.DataFrame) -> str:
+    """What the cells and the ± of a long table mean (for the Markdown, LaTeX and HTML forms)."""
+    ours = long[long["source"] == "ours"]
+    seeds = sorted({int(s) for s in ours["n_seeds"].dropna()}) if "n_seeds" in ours else []
+    n = "–".join(str(s) for s in (seeds[:1] + seeds[-1:] if len(seeds) > 1 else seeds)) or "?"
+    note = ("Cells: mean F1 / accuracy (%), with the paper's digits. [paper]: published numbers. [ours]: this "
+            f"reproduction, the model after the last epoch, mean over n = {n} seeds")
+    note += ("; (± F1 / ± accuracy) is the standard deviation over those seeds (ddof = 1)" if seeds and seeds[-1] > 1
+             else "; one seed, so no spread")
+    if (long["task"] == "Average").any():
+        note += "; Average: the mean over the tasks of the per-task means"
+    return note + "."
+
+
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "->": r"$\rightarrow$", "±": r"$\pm$"}
+
+
+def _latex_escape(text: str) -> str:
+    r"""LaTeX-escape ``text`` in one pass; ``->`` and ``±`` become math symbols.
+
+    >>> print(_latex_escape("H->V 0.1 (± 0.2) a_b"))
+    H$\rightarrow$V 0.1 ($\pm$ 0.2) a\_b
+    """
+    return re.sub(r"->|[\\&%$#_{}~^±]", lambda m: _LATEX[m.group(0)], text)
+
+
+def _arrow(w: pd.DataFrame) -> pd.DataFrame:
+    return w.rename(columns=lambda c: str(c).replace("->", "→"))
+
+
+def to_html(long: pd.DataFrame, *, row: str = "method", classes: str = "tbl") -> str:
+    """The wide table as HTML: the spread of ours on a second line, rows of ours marked ``class="ours"``."""
+    w = _arrow(wide(long, row=row))
+    body = w.map(lambda c: html.escape(c).replace(" (±", "<br><span class='sd'>(±", 1) + ("</span>" if "(±" in c else ""))
+    body.index = [html.escape(i) for i in w.index]
+    out = body.to_html(classes=classes, border=0, escape=False)
+    return re.sub(r"<tr>(\s*<th>[^<]*\[ours\]</th>)", r'<tr class="ours">\1', out)
 
 
 def write_table(long: pd.DataFrame, folder: str | Path, name: str, *, row: str = "method", caption: str = "") -> list[Path]:
-    """``name.csv`` (long), ``name.md`` and ``name.tex`` (wide) in ``folder``, each written atomically."""
+    """``name.csv`` (long), ``name.md`` and ``name.tex`` (wide, with :func:`table_note`) in ``folder``, each atomic."""
     folder = Path(folder)
     w = wide(long, row=row)
-    md = (f"**{caption}**\n\n" if caption else "") + w.to_markdown() + "\n\nCells: mean F1 / accuracy (%); ours: mean±std over seeds.\n"
-    tex = w.to_latex(caption=caption or None, label=f"tab:{name}", escape=True)
+    note = table_note(long)
+    md = (f"**{caption}**\n\n" if caption else "") + _arrow(w).to_markdown() + f"\n\n{note}\n"
+    tex_w = w.map(_latex_escape).rename(columns=_latex_escape)
+    tex_w.index = [_latex_escape(i) for i in w.index]
+    tex = tex_w.to_latex(caption=_latex_escape(f"{caption}. {note}" if caption else note), label=f"tab:{name}", escape=False)
     return [atomic_write_text(folder / f"{name}.csv", long.to_csv(index=False)),
             atomic_write_text(folder / f"{name}.md", md), atomic_write_text(folder / f"{name}.tex", tex)]
