@@ -11,7 +11,10 @@ One command for the device machine (CUDA). Stages, each timed:
    ``02_train`` notebook calls; papermill and Jupyter are not needed on the device);
 4. tables: Tables 3-5 and the Figure 6 data from the finished runs, printed.
 
-Runs already finished under the output folder are not redone. Prints a JSON line of
+Runs already finished under the output folder with the same settings (the run hash of
+:func:`madtn_utils.suite.runs.run_hash`) are not redone; a run made with other settings
+(another `--epochs` or `--seeds`) is trained again, and the tables use only runs whose hash
+matches these settings, so results of different settings never mix. Prints a JSON line of
 stage times at the end; writes ``stages.json`` and the tables beside the runs.
 The device image lacks some of our dependencies (openpyxl, papermill, ...): carry them
 as wheels and ``pip install --no-index --find-links <wheels>`` them first.
@@ -20,11 +23,14 @@ as wheels and ``pip install --no-index --find-links <wheels>`` them first.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
+
+# runnable from a plain copy of the tree (no editable install): the package sits beside bench/
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> None:
@@ -38,14 +44,13 @@ def main() -> None:
     import torch
 
     from madtn_utils.files import write_json
-    from madtn_utils.suite.params import database_root, load_domain, load_params, needed_databases
+    from madtn_utils.suite.params import database_root, load_domain, load_params, needed_databases, override
     from madtn_utils.suite.grid import grid_for, run_dir_of
-    from madtn_utils.suite.runs import train_run
+    from madtn_utils.suite.runs import recorded_hash, run_hash, train_run
     from madtn_utils.suite.tables import collect_runs, lambda_table, table_3_4, table_5, wide
 
-    params = load_params(args.params, **({"seeds": args.seeds} if args.seeds else {}))
-    if args.epochs:
-        params = dataclasses.replace(params, train=dataclasses.replace(params.train, epochs=args.epochs))
+    changes = {"seeds": args.seeds, "train.epochs": args.epochs}
+    params = override(load_params(args.params), {k: v for k, v in changes.items() if v is not None})
     root = Path(args.out) if args.out else params.run_dir
     device = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"device: {device} {torch.cuda.get_device_name(0) if device == 'cuda' else ''}; torch {torch.__version__}", flush=True)
@@ -64,7 +69,7 @@ def main() -> None:
     specs = grid_for(params)
     for i, spec in enumerate(specs, 1):
         folder = run_dir_of(root, spec)
-        if (folder / "metrics.json").is_file():  # finished here or by `madtn reproduce`
+        if recorded_hash(folder) == run_hash(params, spec):  # finished here or by `madtn reproduce`, same settings
             continue
         rec = train_run(params, source=spec.task.split("->")[0], target=spec.task.split("->")[1], lam=spec.lam,
                         components=spec.components, out_dir=folder)
@@ -74,7 +79,7 @@ def main() -> None:
     stages["grid_s"] = round(time.perf_counter() - t0, 1)
     stages["runs"] = len(specs)
     t0 = time.perf_counter()
-    runs = collect_runs(root)
+    runs = collect_runs(root, params)  # only runs made with these settings
     for n in (3, 4):
         print(f"\nTable {n}\n" + wide(table_3_4(runs, table=n, lam=params.train.lam)).to_string())
     print("\nTable 5\n" + wide(table_5(runs, lam=params.train.lam, tasks=params.experiments.ablation_tasks), row="components").to_string())

@@ -175,3 +175,23 @@ def test_a_target_with_one_class_is_warned_and_recorded(monkeypatch):
 def test_from_dict_names_nested_check_with_its_section():
     with pytest.raises(ValueError, match=r"^params.train.lr: expected a number > 0, got 0.0$"):
         from_dict(RunParams, {"train": {"lr": 0}}, where="params")
+
+
+def test_tables_collect_only_runs_made_with_these_params(tmp_path):
+    from madtn_utils.suite.runs import RunWarning
+    from madtn_utils.suite.tables import collect_runs
+
+    params = load_params(ROOT / "params" / "smoke.yaml")
+    summary = {k: {"mean": 0.5, "std": 0.0} for k in ("accuracy", "mean_f1", "uar")}
+    summary["confusion"] = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    older = dataclasses.replace(params, train=dataclasses.replace(params.train, epochs=params.train.epochs + 1))
+    for name, p in (("H-V_lam2_onOF-Face-endOF", params), ("V-H_lam2_onOF-Face-endOF", older)):
+        task = name[:3].replace("-", "->")
+        rec = {"task": task, "lam": 2.0, "components": "onOF-Face-endOF", "seeds": list(p.seeds), "n_target_samples": 3,
+               "summary": summary, "device": "cpu", "seconds": {"train": 1.0}, "run_hash": run_hash(p, RunSpec(task, 2.0))}
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "metrics.json").write_text(json.dumps(rec))
+    assert list(collect_runs(tmp_path)["task"]) == ["H->V", "V->H"]  # no params: everything on disk
+    with pytest.warns(RunWarning, match=r"1 run\(s\) were made with other settings and are left out .*V-H_lam2"):
+        got = collect_runs(tmp_path, params)
+    assert list(got["task"]) == ["H->V"]

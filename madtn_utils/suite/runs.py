@@ -33,7 +33,7 @@ from madtn_utils.train.loop import resolve_device, train_seeds
 from madtn_utils.train.metrics import summarize
 
 __all__ = ["RunSpec", "RunWarning", "run_slug", "run_config", "run_hash", "recorded_hash", "train_run", "check_out_dir",
-           "save_run", "class_notes", "METRICS_FILE"]
+           "save_run", "class_notes", "matching_records", "METRICS_FILE"]
 
 METRICS_FILE = "metrics.json"
 
@@ -100,6 +100,30 @@ def recorded_hash(folder: str | Path) -> str | None:
         return json.loads((Path(folder) / METRICS_FILE).read_text()).get("run_hash")
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def matching_records(run_root: str | Path, params: RunParams | None = None) -> list[dict]:
+    """The ``metrics.json`` records under ``run_root/runs/*/``, in folder order.
+
+    With ``params``, only runs made with exactly these settings (recorded ``run_hash`` equal to
+    :func:`run_hash` of the run's task, λ and components under ``params``) are returned, and the
+    others are named in a :class:`RunWarning`: results of other settings never enter a table.
+    """
+    import json
+
+    records, stale = [], []
+    for path in sorted(Path(run_root).glob(f"runs/*/{METRICS_FILE}")):
+        rec = json.loads(path.read_text())
+        if params is not None:
+            spec = RunSpec(rec["task"], float(rec["lam"]), rec["components"])
+            if rec.get("run_hash") != run_hash(params, spec):
+                stale.append(path.parent.name)
+                continue
+        records.append({**rec, "run": path.parent.name})
+    if stale:
+        warnings.warn(f"{run_root}: {len(stale)} run(s) were made with other settings and are left out "
+                      f"(rerun them with `madtn reproduce`): {', '.join(stale)}", RunWarning, stacklevel=2)
+    return records
 
 
 def train_run(params: RunParams, *, source: str, target: str, lam: float | None = None,

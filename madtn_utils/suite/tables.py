@@ -12,7 +12,6 @@ in HTML); :func:`table_note` says so under every table.
 from __future__ import annotations
 
 import html
-import json
 import re
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pandas as pd
 
 from madtn_utils.files import atomic_write_text
 from madtn_utils.suite.reference import paper_table_5, paper_tables_3_4
+from madtn_utils.suite.runs import matching_records
 from madtn_utils.train.tasks import TASKS_TYPE_I, TASKS_TYPE_II
 
 __all__ = ["OURS", "FULL", "collect_runs", "table_3_4", "table_5", "lambda_table", "cell", "wide", "table_note",
@@ -31,18 +31,22 @@ OURS = "MADTN (this reproduction)"
 FULL = "onOF-Face-endOF"
 
 
-def collect_runs(run_root: str | Path) -> pd.DataFrame:
-    """One row per finished run under ``run_root/runs``: task, lam, components, metrics mean/std, confusion."""
+def collect_runs(run_root: str | Path, params=None) -> pd.DataFrame:
+    """One row per finished run under ``run_root/runs``: task, lam, components, metrics mean/std, confusion.
+
+    With ``params`` (a :class:`~madtn_utils.suite.params.RunParams`), only runs whose recorded
+    run hash matches these params are collected (:func:`~madtn_utils.suite.runs.matching_records`);
+    runs made with other settings are named in a warning and left out, so they never mix into a table.
+    """
     rows = []
-    for path in sorted(Path(run_root).glob("runs/*/metrics.json")):
-        rec = json.loads(path.read_text())
+    for rec in matching_records(run_root, params):
         s = rec["summary"]
         rows.append({
             "task": rec["task"], "lam": float(rec["lam"]), "components": rec["components"],
             "seeds": len(rec["seeds"]), "n_target": rec["n_target_samples"],
             **{f"{k}_{stat}": s[k][stat] for k in ("accuracy", "mean_f1", "uar") for stat in ("mean", "std")},
             "confusion": s["confusion"], "device": rec["device"], "train_seconds": rec["seconds"]["train"],
-            "run": path.parent.name,
+            "run": rec["run"],
         })
     cols = ["task", "lam", "components", "seeds", "n_target", "accuracy_mean", "accuracy_std", "mean_f1_mean",
             "mean_f1_std", "uar_mean", "uar_std", "confusion", "device", "train_seconds", "run"]
