@@ -195,3 +195,11 @@ def test_tables_collect_only_runs_made_with_these_params(tmp_path):
     with pytest.warns(RunWarning, match=r"1 run\(s\) were made with other settings and are left out .*V-H_lam2"):
         got = collect_runs(tmp_path, params)
     assert list(got["task"]) == ["H->V"]
+
+
+def test_run_hash_ignores_where_synthetic_data_lives_but_not_which():
+    p = load_params(ROOT / "params" / "smoke.yaml")
+    spec = RunSpec("H->V", 2.0)
+    moved = dataclasses.replace(p, data=dataclasses.replace(p.data, synthetic_dir="/elsewhere"))
+    other = dataclasses.replace(p, data=dataclasses.replace(p.data, synthetic_seed=p.data.synthetic_seed + 1))
+    assert run_hash(moved, spec) == run_hash(p, spec) != run_hash(other, spec)
