@@ -168,7 +168,8 @@ def test_disagreements_reported(tmp_path):
         idx = build_index("casme2", root, sample_list="coding")
     kinds = dict(zip(idx.manifest["sample"], idx.manifest["kind"]))
     assert kinds == {"EP01_02": "missing_frames", "EP01_03": "too_few_frames",
-                     "EP07_07": "missing_folder", "EP09_09": "not_in_coding"}
+                     "EP07_07": "missing_folder", "EP09_09": "not_in_coding",
+                     "": "empty_class"}  # both negative clips dropped: the class is empty
     assert list(idx.samples.sample_id) == ["sub01/EP01_01", "sub01/EP01_02"]
     assert idx.samples.set_index("sample_id").loc["sub01/EP01_02", "complete"] == False  # noqa: E712
     messages = " ".join(str(w.message) for w in record)

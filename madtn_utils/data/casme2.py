@@ -29,7 +29,7 @@ import pandas as pd
 
 from madtn_utils.data.frames import frame_number, frame_prefix, list_frames, numeric_key
 from madtn_utils.data.types import (
-    FPS, DatasetIndex, IndexInputError, make_manifest, make_samples_frame, warn_manifest,
+    FPS, DatasetIndex, IndexInputError, finish_index,
 )
 
 __all__ = ["RELABEL", "BENCHMARK_ADDENDUM", "SAMPLE_LISTS", "read_coding", "find_coding", "index_casme2"]
@@ -70,7 +70,8 @@ def read_coding(path: str | Path) -> pd.DataFrame:
     """Read a CASME II coding file (``.xlsx``/``.xls`` or ``.csv``).
 
     Returns columns subject (``sub01``), sample, onset, apex, offset (Int64, ``<NA>``
-    for ``/``), action_units, emotion (lower case).
+    for ``/``), action_units, emotion (lower case), row (the row number a spreadsheet
+    shows: the header is row 1, so the first data row is 2; blank rows keep their number).
     """
     path = Path(path)
     if not path.is_file():
@@ -79,7 +80,7 @@ def read_coding(path: str | Path) -> pd.DataFrame:
         if path.suffix.lower() in (".xlsx", ".xls", ".xlsm"):
             raw = pd.read_excel(path, sheet_name=0, dtype=object)
         elif path.suffix.lower() == ".csv":
-            raw = pd.read_csv(path, dtype=object)
+            raw = pd.read_csv(path, dtype=object, skip_blank_lines=False)
         else:
             raise IndexInputError(f"coding file {str(path)!r}: expected a .xlsx or .csv file, got {path.suffix!r}")
     except IndexInputError:
@@ -94,7 +95,7 @@ def read_coding(path: str | Path) -> pd.DataFrame:
         )
     raw = raw.dropna(subset=["Subject", "Filename"], how="all")
     rows = []
-    for i, r in enumerate(raw.itertuples(index=False), start=2):
+    for i, r in zip(raw.index + 2, raw.itertuples(index=False)):  # a RangeIndex: data row k is spreadsheet row k + 2
         rec = dict(zip(raw.columns, r))
         try:
             subject = _subject(rec["Subject"])
@@ -108,9 +109,10 @@ def read_coding(path: str | Path) -> pd.DataFrame:
             "offset": _frame_or_na(rec["OffsetFrame"]),
             "action_units": "" if pd.isna(rec.get("Action Units")) else str(rec.get("Action Units")).strip(),
             "emotion": str(rec["Estimated Emotion"]).strip().lower(),
+            "row": int(i),
         })
-    df = pd.DataFrame(rows, columns=["subject", "sample", "onset", "apex", "offset", "action_units", "emotion"])
-    for col in ("onset", "apex", "offset"):
+    df = pd.DataFrame(rows, columns=["subject", "sample", "onset", "apex", "offset", "action_units", "emotion", "row"])
+    for col in ("onset", "apex", "offset", "row"):
         df[col] = pd.array(df[col].tolist(), dtype="Int64")
     return df
 
@@ -139,6 +141,33 @@ def _frames_in_clip(folder: Path):
     return frames
 
 
+def _same(a, b) -> bool:
+    return (pd.isna(a) and pd.isna(b)) if (pd.isna(a) or pd.isna(b)) else a == b
+
+
+def _drop_duplicate_rows(table: pd.DataFrame, coding_name: str, note) -> pd.DataFrame:
+    """The coding rows with the first of each subject/sample kept; a ``duplicate_row`` note for each later one."""
+    first, keep = {}, []
+    for i, rec in enumerate(table.itertuples(index=False)):
+        kept = first.setdefault((rec.subject, rec.sample), rec)
+        if kept is rec:
+            keep.append(i)
+            continue
+        diffs = [f"{name} {_show(getattr(kept, col))} vs {_show(getattr(rec, col))}"
+                 for col, name in (("emotion", "emotion"), ("onset", "onset"), ("apex", "apex"), ("offset", "offset"),
+                                   ("action_units", "action units"))
+                 if not _same(getattr(kept, col), getattr(rec, col))]
+        agree = f"they disagree: {', '.join(diffs)}" if diffs else "the two rows are identical"
+        note(rec.subject, rec.sample, "duplicate_row", "dropped",
+             f"coded twice, in rows {kept.row} and {rec.row} of {coding_name} (spreadsheet row numbers: header is "
+             f"row 1); {agree}; row {rec.row} dropped, row {kept.row} kept")
+    return table.iloc[keep].reset_index(drop=True)
+
+
+def _show(value) -> str:
+    return "blank" if pd.isna(value) else repr(value) if isinstance(value, str) else str(value)
+
+
 def index_casme2(root: Path, *, coding=None, sample_list: str = "benchmark") -> DatasetIndex:
     """Index CASME II under ``root`` (see the module docstring)."""
     if sample_list not in SAMPLE_LISTS:
@@ -149,7 +178,12 @@ def index_casme2(root: Path, *, coding=None, sample_list: str = "benchmark") -> 
             f"root {str(root)!r} has no subNN folders: expected the CASME II layout subNN/<Filename>/imgN.jpg"
         )
     coding_path = Path(coding) if coding is not None else find_coding(root)
-    table = read_coding(coding_path)
+    manifest, rows = [], []
+
+    def note(subject, sample, kind, action, detail):
+        manifest.append(dict(database="casme2", subject=subject, sample=sample, kind=kind, action=action, detail=detail))
+
+    table = _drop_duplicate_rows(read_coding(coding_path), coding_path.name, note)
     described = f"coding file {coding_path.name}"
     if sample_list == "benchmark":
         extra = pd.DataFrame(
@@ -161,10 +195,6 @@ def index_casme2(root: Path, *, coding=None, sample_list: str = "benchmark") -> 
         if len(extra):
             table = pd.concat([table, extra.astype(table.dtypes.to_dict())], ignore_index=True)
         described += " + benchmark addendum (" + ", ".join(f"{s}/{n}" for s, n, *_ in BENCHMARK_ADDENDUM) + ")"
-    manifest, rows = [], []
-
-    def note(subject, sample, kind, action, detail):
-        manifest.append(dict(database="casme2", subject=subject, sample=sample, kind=kind, action=action, detail=detail))
 
     coded = set()
     for rec in table.itertuples(index=False):
@@ -207,8 +237,4 @@ def index_casme2(root: Path, *, coding=None, sample_list: str = "benchmark") -> 
         for clip in sorted((p for p in subject_dirs[name].iterdir() if p.is_dir()), key=lambda p: numeric_key(p.name)):
             if (name, clip.name) not in coded:
                 note(name, clip.name, "not_in_coding", "ignored", f"folder {clip} is not in the sample list")
-    rows.sort(key=lambda r: numeric_key(r["sample_id"]))
-    samples = make_samples_frame(rows)
-    manifest = make_manifest(manifest)
-    warn_manifest("casme2", manifest)
-    return DatasetIndex("casme2", root, described, samples, manifest)
+    return finish_index("casme2", root, described, rows, manifest)

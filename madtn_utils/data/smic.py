@@ -19,7 +19,7 @@ from pathlib import Path
 
 from madtn_utils.data.frames import frame_number, list_frames, numeric_key
 from madtn_utils.data.types import (
-    CLASSES, FPS, DatasetIndex, IndexInputError, make_manifest, make_samples_frame, warn_manifest,
+    CLASSES, FPS, DatasetIndex, IndexInputError, finish_index,
 )
 
 __all__ = ["VARIANTS", "CLASS_CODES", "resolve_variant_root", "index_smic"]
@@ -97,7 +97,4 @@ def index_smic(root: Path, *, variant: str) -> DatasetIndex:
                 ))
     if not rows and not manifest:
         raise IndexInputError(f"{str(base)!r} holds no samples: expected sK/micro/{{positive,negative,surprise}}/<sample>/ with frames")
-    rows.sort(key=lambda r: numeric_key(r["sample_id"]))
-    manifest = make_manifest(manifest)
-    warn_manifest(database, manifest)
-    return DatasetIndex(database, root, f"folder layout of {base.name}", make_samples_frame(rows), manifest)
+    return finish_index(database, root, f"folder layout of {base.name}", rows, manifest)

@@ -17,9 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from madtn_utils.data.frames import numeric_key
+
 __all__ = [
     "DATABASES", "CLASSES", "FPS", "TABLE1_COUNTS", "SAMPLE_COLUMNS", "MANIFEST_COLUMNS", "IndexInputError",
-    "IndexWarning", "DatasetIndex", "make_samples_frame", "make_manifest", "warn_manifest",
+    "IndexWarning", "DatasetIndex", "make_samples_frame", "make_manifest", "warn_manifest", "empty_class_rows",
+    "finish_index",
 ]
 
 DATABASES = ("casme2", "smic-hs", "smic-vis", "smic-nir")
@@ -67,7 +70,7 @@ class DatasetIndex:
         """One line per manifest row that is a warning (not an informational note)."""
         rows = self.manifest[self.manifest["action"] != "info"]
         return [
-            f"{r.database} {r.subject}/{r.sample}: {r.kind} ({r.action}): {r.detail}"
+            f"{r.database}{f' {r.subject}/{r.sample}' if r.subject or r.sample else ''}: {r.kind} ({r.action}): {r.detail}"
             for r in rows.itertuples()
         ]
 
@@ -100,14 +103,54 @@ def make_manifest(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
 
 
+#: Kinds whose warning quotes the manifest's detail (row numbers, class names) instead of listing samples.
+_DETAILED_KINDS = frozenset({"duplicate_row", "empty_class"})
+
+
 def warn_manifest(database: str, manifest: pd.DataFrame) -> None:
-    """One :class:`IndexWarning` per kind of disagreement, naming the samples."""
+    """One :class:`IndexWarning` per kind of disagreement, naming the samples.
+
+    ``duplicate_row`` and ``empty_class`` rows are quoted one by one (their detail
+    names the coding file's rows or the class).
+    """
     rows = manifest[manifest["action"] != "info"]
     for kind, group in rows.groupby("kind", sort=True):
+        if kind in _DETAILED_KINDS:
+            for r in group.itertuples():
+                where = f" {r.subject}/{r.sample}" if r.subject or r.sample else ""
+                warnings.warn(f"{database}{where}: {r.detail}", IndexWarning, stacklevel=4)
+            continue
         names = ", ".join(f"{s}/{n}" for s, n in zip(group["subject"], group["sample"]))
         action = group["action"].iloc[0]
         warnings.warn(
             f"{database}: {len(group)} sample(s) {kind.replace('_', ' ')} ({action}): {names}",
             IndexWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
+
+
+def empty_class_rows(database: str, samples: pd.DataFrame) -> list[dict]:
+    """One manifest row (kind ``empty_class``) per class of :data:`CLASSES` without a sample.
+
+    >>> rows = empty_class_rows("smic-vis", pd.DataFrame({"label": ["positive", "negative"]}))
+    >>> [(r["kind"], r["action"]) for r in rows], rows[0]["detail"].split(":")[0]
+    ([('empty_class', 'empty')], "class 'surprise' has no samples after indexing")
+    """
+    present = set(samples["label"])
+    expected = dict(zip(CLASSES, TABLE1_COUNTS.get(database, (None,) * len(CLASSES))))
+    return [
+        dict(database=database, subject="", sample="", kind="empty_class", action="empty",
+             detail=f"class {label!r} has no samples after indexing: Table 1 expects {expected[label]} (check the "
+                    f"class's annotation rows and folders; the manifest lists every one that was left out)")
+        for label in CLASSES if label not in present
+    ]
+
+
+def finish_index(database: str, root: Path, sample_list: str, rows: list[dict], manifest: list[dict]) -> DatasetIndex:
+    """The reader's last step, shared by every database: sort the samples, add a manifest row
+    for every class left empty, warn (one :class:`IndexWarning` per kind), build the index."""
+    rows = sorted(rows, key=lambda r: numeric_key(r["sample_id"]))
+    samples = make_samples_frame(rows)
+    table = make_manifest(list(manifest) + empty_class_rows(database, samples))
+    warn_manifest(database, table)
+    return DatasetIndex(database, root, sample_list, samples, table)

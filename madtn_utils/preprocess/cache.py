@@ -11,7 +11,14 @@ stored under ``cache_dir/<database>-<key>/`` (``maps.npz``, ``manifest.csv``,
 
 So changing a preprocessing parameter or a frame misses the cache; training
 parameters never enter it. The folder is written under a temporary name and renamed
-into place, so an interrupted run leaves no half entry that could count as a hit.
+into place, so an interrupted run leaves no half entry that could count as a hit
+(:mod:`madtn_utils.preprocess.entry`). Faults on disk:
+
+- ``cache_dir`` is checked (created, a probe file written) before any map is computed;
+- a write error (a full disk) removes the temporary folder and raises one error naming ``cache_dir``;
+- an entry that cannot be read back (a truncated ``maps.npz``) is moved aside to
+  ``<entry>.corrupt-<timestamp>``, with a :class:`PrepareWarning`, and recomputed;
+- ``.tmp-<entry>-<pid>`` folders of processes no longer alive are removed.
 """
 
 from __future__ import annotations
@@ -20,7 +27,6 @@ import atexit
 import hashlib
 import json
 import os
-import shutil
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -32,6 +38,8 @@ import pandas as pd
 
 from madtn_utils.config import config_hash, to_dict
 from madtn_utils.preprocess.domain import CLASSES, DomainData
+from madtn_utils.preprocess.entry import (READ_ERRORS, check_cache_dir, load_cached, move_aside, read_entry,
+                                          remove_stale_temps, write_entry)
 from madtn_utils.preprocess.sample import PreprocessConfig, SampleWorker, apex_plan
 
 __all__ = ["PREPROCESS_VERSION", "cache_key", "prepare_database", "load_cached", "PrepareWarning", "detector_summary"]
@@ -138,36 +146,29 @@ def _compute(rows, config: PreprocessConfig, jobs: int, progress: bool, desc: st
     return results
 
 
-def _save(folder: Path, results, database: str, meta: dict) -> None:
+def _save(folder: Path, results, meta: dict) -> None:
     ok = [r for r in results if "error" not in r]
     label_of = {c: i for i, c in enumerate(CLASSES)}
     train = np.concatenate([r["train"] for r in ok]) if ok else np.zeros((0, 3, 1, 1), np.uint8)
     train_index = np.concatenate([np.full(len(r["train"]), i, np.int64) for i, r in enumerate(ok)]) if ok else np.zeros(0, np.int64)
     test = np.stack([r["test"] for r in ok]) if ok else train[:0]
     labels = np.array([label_of[r["manifest"]["label"]] for r in ok], np.int64)
-    tmp = folder.parent / f".tmp-{folder.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    np.savez(tmp / "maps.npz", train_maps=train, train_index=train_index, test_maps=test, labels=labels)
-    pd.DataFrame([r["manifest"] for r in results]).to_csv(tmp / "manifest.csv", index=False)
-    (tmp / "config.json").write_text(json.dumps(meta, indent=2, default=str))
+    write_entry(folder, dict(train_maps=train, train_index=train_index, test_maps=test, labels=labels),
+                pd.DataFrame([r["manifest"] for r in results]), meta)
+
+
+def _read_or_move_aside(folder: Path, database: str):
+    """``(parts, manifest)`` of the entry, or None when there is none or it was damaged (then moved aside)."""
+    if not folder.exists():
+        return None
     try:
-        os.rename(tmp, folder)
-    except OSError:  # another process finished the same entry first: keep theirs
-        if not (folder / "maps.npz").is_file():
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def load_cached(folder: str | Path, database: str):
-    """``(DomainData, manifest DataFrame)`` from one cache entry folder."""
-    folder = Path(folder)
-    manifest = pd.read_csv(folder / "manifest.csv", keep_default_na=False)
-    ok = manifest[manifest["error"] == ""] if "error" in manifest else manifest
-    with np.load(folder / "maps.npz") as z:
-        data = DomainData(database, z["train_maps"], z["train_index"], z["test_maps"], z["labels"],
-                          tuple(ok["sample_id"].astype(str)), tuple(ok["subject"].astype(str)))
-    return data, manifest
+        return read_entry(folder)
+    except READ_ERRORS as exc:
+        moved = move_aside(folder)
+        where = f"moved aside to {moved.name}" if moved else "moved aside by another run"
+        warnings.warn(f"{database}: cache entry {folder} is unreadable ({type(exc).__name__}: {exc}); {where}, "
+                      f"recomputing", PrepareWarning, stacklevel=3)
+        return None
 
 
 def prepare_database(index, config: PreprocessConfig = PreprocessConfig(), *, cache_dir: str | Path,
@@ -181,16 +182,23 @@ def prepare_database(index, config: PreprocessConfig = PreprocessConfig(), *, ca
     jobs = jobs or os.cpu_count() or 1
     key = cache_key(index, config)
     folder = Path(cache_dir) / f"{index.database}-{key}"
-    hit = (folder / "maps.npz").is_file()
+    _, failures = remove_stale_temps(cache_dir)
+    if failures:
+        warnings.warn(f"preprocess.cache_dir {str(cache_dir)!r}: leftovers of dead processes could not be removed: "
+                      + "; ".join(failures), PrepareWarning, stacklevel=2)
+    entry = _read_or_move_aside(folder, index.database)
+    hit = entry is not None
     if not hit:
         if len(index.samples) == 0:
             raise ValueError(f"{index.database}: the index at {index.root} holds no samples: nothing to preprocess")
+        check_cache_dir(cache_dir)
         results = _compute(_rows(index), config, jobs, progress, f"preprocess {index.database}")
         meta = {"database": index.database, "root": str(index.root), "sample_list": index.sample_list,
                 "key": key, "preprocess_version": PREPROCESS_VERSION, "config": to_dict(config),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        _save(folder, results, index.database, meta)
-    data, manifest = load_cached(folder, index.database)
+        _save(folder, results, meta)
+        entry = read_entry(folder)
+    data, manifest = DomainData(index.database, **entry[0]), entry[1]
     errors = int((manifest["error"] != "").sum()) if "error" in manifest else 0
     info = {"database": index.database, "cache_hit": hit, "folder": str(folder), "key": key,
             "samples": len(data), "train_maps": len(data.train_maps),

@@ -4,10 +4,11 @@
 cache key); the number of worker processes is not among them. :func:`preprocess_sample`
 reads only the frames it needs (onset, the apexes, offset), never the whole clip.
 
-Errors: a frame listed by the index but missing on disk, or a file OpenCV cannot
-decode, raises :class:`FrameError` naming the file. With ``on_error: skip`` the
-sample is left out instead, recorded in the manifest (``error`` column) and warned
-about. No face on the onset frame: the centred-square fallback
+Errors: a frame listed by the index but missing on disk, a JPEG or PNG cut short
+(checked on its bytes before decoding: its end marker is missing), or a file OpenCV
+cannot decode, raises :class:`FrameError` naming the file. With ``on_error: skip``
+the sample is left out instead, recorded in the manifest (``error`` column) and
+warned about. No face on the onset frame: the centred-square fallback
 (:func:`madtn_utils.preprocess.detect.centre_box`), recorded as ``fallback=True``.
 """
 
@@ -61,11 +62,43 @@ class FrameError(ValueError):
     """A frame that is missing on disk or cannot be decoded."""
 
 
+_PADDING = b"\x00 \t\r\n"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_IEND = b"IEND\xaeB`\x82"  # the IEND chunk's type and CRC: the last 8 bytes of a whole PNG
+
+
+def _truncation(data: bytes) -> str | None:
+    r"""Why ``data`` (a JPEG or PNG file's bytes) is cut short, or None when it ends as it must.
+
+    >>> _truncation(b"\xff\xd8 pixels \xff\xd9\x00\n") is None
+    True
+    >>> _truncation(b"\xff\xd8 pixels")
+    'truncated JPEG: expected it to end with the EOI marker FF D9, got ... 70 69 78 65 6C 73 (9 bytes)'
+    """
+    end = data.rstrip(_PADDING)
+    if data[:2] == b"\xff\xd8" and not end.endswith(b"\xff\xd9"):
+        return f"truncated JPEG: expected it to end with the EOI marker FF D9, got ... {end[-6:].hex(' ').upper()} ({len(data)} bytes)"
+    if data[:8] == _PNG_SIGNATURE and not end.endswith(_PNG_IEND):
+        return f"truncated PNG: expected it to end with its IEND chunk, got ... {end[-8:].hex(' ').upper()} ({len(data)} bytes)"
+    return None
+
+
 def read_gray(path: str) -> np.ndarray:
-    """A frame as a uint8 grayscale image; :class:`FrameError` naming the file otherwise."""
+    """A frame as a uint8 grayscale image; :class:`FrameError` naming the file otherwise.
+
+    The file is read once; a JPEG without its end marker or a PNG without its IEND chunk
+    (a file cut short) is refused before decoding, since OpenCV would return it half grey.
+    """
     if not Path(path).is_file():
         raise FrameError(f"frame {path!r} is missing: expected an image file listed by the index")
-    img = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise FrameError(f"frame {path!r} could not be read: expected a readable image file ({exc.strerror or exc})") from None
+    why = _truncation(data)
+    if why is not None:
+        raise FrameError(f"frame {path!r} could not be decoded: {why}")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
     if img is None or img.size == 0:
         raise FrameError(f"frame {path!r} could not be decoded: expected a readable image (corrupt or truncated file?)")
     return img
