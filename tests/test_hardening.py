@@ -203,3 +203,14 @@ def test_run_hash_ignores_where_synthetic_data_lives_but_not_which():
     moved = dataclasses.replace(p, data=dataclasses.replace(p.data, synthetic_dir="/elsewhere"))
     other = dataclasses.replace(p, data=dataclasses.replace(p.data, synthetic_seed=p.data.synthetic_seed + 1))
     assert run_hash(moved, spec) == run_hash(p, spec) != run_hash(other, spec)
+
+
+def test_a_folder_where_a_file_is_expected_says_so(tmp_path, capsys):
+    (tmp_path / "sub01").mkdir()
+    assert main(["index", "--database", "casme2", "--root", str(tmp_path), "--coding", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (f"madtn index: error: coding file {str(tmp_path)!r} is a folder: "
+                                               "expected the CASME II coding .xlsx or .csv")
+    from madtn_utils.preprocess.detect import make_detector
+
+    with pytest.raises(ValueError, match=r"weights file .* is a folder: expected retinaface.h5"):
+        make_detector("retinaface", weights=str(tmp_path))

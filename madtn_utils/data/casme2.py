@@ -74,6 +74,8 @@ def read_coding(path: str | Path) -> pd.DataFrame:
     shows: the header is row 1, so the first data row is 2; blank rows keep their number).
     """
     path = Path(path)
+    if path.is_dir():
+        raise IndexInputError(f"coding file {str(path)!r} is a folder: expected the CASME II coding .xlsx or .csv")
     if not path.is_file():
         raise IndexInputError(f"coding file {str(path)!r} does not exist: expected the CASME II coding .xlsx or .csv")
     try:

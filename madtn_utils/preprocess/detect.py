@@ -83,7 +83,7 @@ class RetinaFaceDetector:
         path = Path(weights) if weights else expected
         if not path.is_file():
             raise ValueError(
-                f"retinaface detector: weights file {str(path)!r} not found: expected retinaface.h5 "
+                f"retinaface detector: weights file {str(path)!r} {'is a folder' if path.is_dir() else 'not found'}: expected retinaface.h5 "
                 f"(from the retina-face release) at {expected} or given as preprocess.retinaface_weights; "
                 "it cannot be downloaded here. Use detector: haar for the offline default."
             )
