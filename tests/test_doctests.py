@@ -33,7 +33,7 @@ def test_every_module_declares_all():
 
 def _stage(module: str) -> int:
     part = module.split(".")[1]
-    rank = {"config": 0, "files": 0}.get(part)
+    rank = {"config": 0, "files": 0, "procs": 0}.get(part)
     return rank if rank is not None else STAGES.index(part) - 1
 
 

@@ -17,7 +17,7 @@ import yaml
 from madtn_utils.cli import main
 from madtn_utils.suite.params import load_params
 from madtn_utils.suite.grid import grid_for, is_finished, run_dir_of, run_grid
-from madtn_utils.suite.runs import RunSpec
+from madtn_utils.suite.runs import RunSpec, run_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,7 +103,9 @@ def test_smoke_reproduction_end_to_end(tmp_path, shared, capsys):
         assert (run / "figures" / f"{fig}.png").stat().st_size > 0 and (run / "figures" / f"{fig}.pdf").is_file()
     runs = sorted(p.name for p in (run / "runs").iterdir())
     assert len(runs) == 12 + 3 + 2  # 12 tasks, Face on 3 ablation tasks, λ = 0 on 2 tasks
-    assert all(is_finished(run / "runs" / r) for r in runs)
+    p = load_params(params)
+    assert sorted(run_dir_of(run, s).name for s in grid_for(p)) == runs
+    assert all(is_finished(run_dir_of(run, s), run_hash(p, s)) for s in grid_for(p))
     for nb in ("03_tables_3_4", "04_ablation_table_5", "05_lambda_figure_6", "06_confusion_figure_5"):
         assert (run / f"{nb}.ipynb").is_file()
     rec = json.loads((run / "runs" / "H-V_lam2_onOF-Face-endOF" / "metrics.json").read_text())
@@ -120,20 +122,21 @@ def test_killed_reproduction_resumes(tmp_path, shared):
     p = load_params(params)
     specs = grid_for(p, ("fig6",))
     folders = [run_dir_of(p.run_dir, s) for s in specs]
+    hashes = {f: run_hash(p, s) for f, s in zip(folders, specs)}
     proc = subprocess.Popen([sys.executable, "-m", "madtn_utils.cli", "reproduce", "--params", str(params), "--only", "fig6"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 600
-    while time.time() < deadline and not any(is_finished(f) for f in folders):
+    while time.time() < deadline and not any(is_finished(f, hashes[f]) for f in folders):
         assert proc.poll() is None, "reproduce ended before it could be killed"
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    finished = {f.name: (f / "metrics.json").stat().st_mtime_ns for f in folders if is_finished(f)}
+    finished = {f.name: (f / "metrics.json").stat().st_mtime_ns for f in folders if is_finished(f, hashes[f])}
     assert 1 <= len(finished) < len(folders)
     results = run_grid(params, specs, p.run_dir, jobs=1, progress=False)
     status = {r["run"]: r["status"] for r in results}
     assert {k for k, v in status.items() if v == "done before"} == set(finished)
-    assert all(is_finished(f) for f in folders)
+    assert all(is_finished(f, hashes[f]) for f in folders)
     for name, mtime in finished.items():
         assert (p.run_dir / "runs" / name / "metrics.json").stat().st_mtime_ns == mtime
     assert not list(p.run_dir.rglob(".02_train.partial-*"))
@@ -153,7 +156,7 @@ def test_grid_on_dask_local_cluster(tmp_path, shared):
                                   processes=True) as cluster:
         results = run_grid(params, specs, p.run_dir, scheduler=cluster.scheduler_address, progress=False)
     assert sorted(r["status"] for r in results) == ["executed", "executed"]
-    assert all(is_finished(run_dir_of(p.run_dir, s)) for s in specs)
+    assert all(is_finished(run_dir_of(p.run_dir, s), run_hash(p, s)) for s in specs)
 
 
 def test_second_reproduce_of_one_run_folder_is_refused(tmp_path):

@@ -36,6 +36,8 @@ def run_preprocess(params_path: str, *, databases=None, jobs: int | None = None,
 
 
 def _cmd(args) -> int:
+    if args.jobs is not None and args.jobs < 0:
+        raise ValueError(f"--jobs: expected 0 (all cores) or a positive number of worker processes, got {args.jobs}")
     run_preprocess(args.params, databases=args.database, jobs=args.jobs, as_json=args.json)
     return 0
 

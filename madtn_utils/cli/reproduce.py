@@ -1,11 +1,18 @@
 """``madtn reproduce --params FILE``: regenerate Tables 3–5 and Figures 5–6 with papermill.
 
+0. check what can be checked before any work: the params, the selection (``--only``:
+   every selected output must get runs), ``--jobs``, the Dask scheduler (connected
+   first, 5 s at most); take the run folder's lock and remove the partial and temporary
+   files that dead processes left in it;
 1. preprocess every database the grid needs (once, through the cache);
 2. execute the 02_train runs of the grid that are not finished (resume), locally in
    ``--jobs`` processes or on a Dask cluster (``--scheduler ADDRESS``);
 3. execute notebooks 03–06 for the selected outputs, which collect the runs and write
    tables (CSV, Markdown, LaTeX) and figures (PNG, PDF);
 4. write ``report.html`` and print its path.
+
+A failing notebook (a grid run or 03–06) stops the command with one line naming the
+executed notebook to open (``<name>.failed.ipynb``).
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ import os
 import time
 from pathlib import Path
 
-__all__ = ["add_parser", "reproduce"]
+from madtn_utils.procs import remove_stale
+
+__all__ = ["add_parser", "reproduce", "check_jobs", "parse_only"]
 
 
 def _save_params(run_root: Path, data: dict, overwrite: bool) -> None:
@@ -61,30 +70,60 @@ class _RunLock:
         self.path.unlink(missing_ok=True)
 
 
+def check_jobs(jobs: int | None, what: str = "parallel runs") -> int | None:
+    """``--jobs``: None (the params' jobs), 0 (all cores) or a positive count; ValueError naming --jobs otherwise."""
+    if jobs is not None and jobs < 0:
+        raise ValueError(f"--jobs: expected 0 (all cores) or a positive number of {what}, got {jobs}")
+    return jobs
+
+
+def parse_only(text: str | None) -> tuple[str, ...] | None:
+    """``--only table3,fig6`` as a tuple (None: every output); ValueError naming --only for a blank selection."""
+    from madtn_utils.suite.grid import OUTPUTS
+
+    if text is None:
+        return None
+    only = tuple(dict.fromkeys(o.strip() for o in text.split(",") if o.strip()))
+    if not only:
+        raise ValueError(f"--only {text!r}: expected a comma-separated selection of {', '.join(OUTPUTS)}")
+    return only
+
+
 def reproduce(params_file: str, *, only=None, jobs: int | None = None, scheduler: str | None = None,
               overwrite: bool = False, progress: bool = True) -> Path:
-    """Run the reproduction (module docstring); returns the report's path."""
+    """Run the reproduction (module docstring); returns the report's path.
+
+    Everything that can be checked is checked before any work: the params, the
+    selection (each selected output must get runs), ``jobs`` and the scheduler
+    (connected first, a few seconds at most).
+    """
     from madtn_utils.suite.params import load_params
-    from madtn_utils.suite.grid import OUTPUTS, grid_for
+    from madtn_utils.suite.grid import OUTPUTS, connect, grid_for
 
     params = load_params(params_file)
-    only = tuple(only or OUTPUTS)
+    only = tuple(OUTPUTS if only is None else only)
     specs = grid_for(params, only)
-    run_root = params.run_dir
-    run_root.mkdir(parents=True, exist_ok=True)
-    with _RunLock(run_root):
-        return _reproduce_locked(params, params_file, only, specs, run_root, jobs=jobs, scheduler=scheduler,
-                                 overwrite=overwrite, progress=progress)
+    check_jobs(jobs)
+    jobs = params.n_jobs if jobs is None else (jobs or os.cpu_count() or 1)
+    client = connect(scheduler) if scheduler else None
+    try:
+        run_root = params.run_dir
+        run_root.mkdir(parents=True, exist_ok=True)
+        with _RunLock(run_root):
+            remove_stale(run_root, *run_root.glob("*/"), *run_root.glob("runs/*/"))
+            return _reproduce_locked(params, params_file, only, specs, run_root, jobs=jobs, scheduler=client,
+                                     overwrite=overwrite, progress=progress)
+    finally:
+        if client is not None:
+            client.close()
 
 
 def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs, scheduler, overwrite, progress) -> Path:
-    import papermill as pm
-
     from madtn_utils.config import to_dict
     from madtn_utils.files import write_json
     from madtn_utils.suite.params import load_domain
     from madtn_utils.suite.report import write_report
-    from madtn_utils.suite.grid import NOTEBOOKS, notebooks_dir, run_grid
+    from madtn_utils.suite.grid import NOTEBOOKS, execute_notebook, run_grid
     from madtn_utils.train.tasks import parse_task
 
     _save_params(run_root, to_dict(params), overwrite)
@@ -94,18 +133,16 @@ def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs,
         load_domain(params, db, progress=progress)
     stages["data_and_preprocess"] = round(time.perf_counter() - t0, 1)
     t0 = time.perf_counter()
-    results = run_grid(params_file, specs, run_root, jobs=jobs or params.n_jobs, scheduler=scheduler, progress=progress)
+    results = run_grid(params_file, specs, run_root, jobs=jobs, scheduler=scheduler, progress=progress)
     stages["grid"] = round(time.perf_counter() - t0, 1)
     stages["runs_executed"] = sum(r["status"] == "executed" for r in results)
     stages["runs_done_before"] = sum(r["status"] == "done before" for r in results)
     t0 = time.perf_counter()
     for name in dict.fromkeys(NOTEBOOKS[o] for o in only):
-        final = run_root / f"{name}.ipynb"
-        tmp = run_root / f".{name}.partial-{os.getpid()}.ipynb"
-        pm.execute_notebook(str(notebooks_dir() / f"{name}.ipynb"), str(tmp),
-                            parameters={"params_file": str(Path(params_file).resolve()), "run_missing": False},
-                            cwd=str(notebooks_dir()), progress_bar=False, kernel_name="python3")
-        os.replace(tmp, final)
+        parameters = {"params_file": str(Path(params_file).resolve()), "run_missing": False}
+        if name == NOTEBOOKS["table3"]:  # 03 makes Table 3, Table 4 or both: the selected ones
+            parameters["tables"] = ",".join(o for o in only if NOTEBOOKS[o] == name)
+        execute_notebook(name, run_root, parameters)
     stages["notebooks"] = round(time.perf_counter() - t0, 1)
     report = write_report(run_root, to_dict(params))
     write_json(run_root / "stages.json", stages)
@@ -115,8 +152,8 @@ def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs,
 
 
 def _cmd(args) -> int:
-    only = [o.strip() for o in args.only.split(",") if o.strip()] if args.only else None
-    report = reproduce(args.params, only=only, jobs=args.jobs, scheduler=args.scheduler, overwrite=args.overwrite)
+    report = reproduce(args.params, only=parse_only(args.only), jobs=check_jobs(args.jobs), scheduler=args.scheduler,
+                       overwrite=args.overwrite)
     print(f"report: {report}")
     return 0
 

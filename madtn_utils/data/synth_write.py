@@ -70,8 +70,13 @@ def _extras(root: Path, specs) -> None:
         (folder / ".DS_Store").write_bytes(_DS_STORE)
 
 
-def _worker_init() -> None:
-    cv2.setNumThreads(1)  # one process per core already
+def _worker_init(owner: int | None = None) -> None:
+    """Pool worker setup: one OpenCV thread (one process per core already); die with ``owner``'s pool."""
+    cv2.setNumThreads(1)
+    if owner is not None:
+        from madtn_utils.procs import die_with_parent
+
+        die_with_parent(owner)
 
 
 def _run(jobs_list, jobs: int, progress: bool) -> list[dict]:
@@ -93,7 +98,7 @@ def _run(jobs_list, jobs: int, progress: bool) -> list[dict]:
             ctx.set_forkserver_preload(["madtn_utils.data.synth_write"])
         else:
             ctx = mp.get_context("spawn")
-        with ctx.Pool(jobs, initializer=_worker_init) as pool:
+        with ctx.Pool(jobs, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
             out = []
             for truth in pool.imap_unordered(render_sample, jobs_list):
                 out.append(truth)

@@ -79,9 +79,17 @@ def cache_key(index, config: PreprocessConfig) -> str:
     return config_hash(index.database, PREPROCESS_VERSION, config, digest.hexdigest())
 
 
-def _init_worker(config: PreprocessConfig, single_thread: bool = True) -> None:
-    """Set up this process's :class:`SampleWorker` (pool workers: one OpenCV thread each)."""
+def _init_worker(config: PreprocessConfig, single_thread: bool = True, owner: int | None = None) -> None:
+    """Set up this process's :class:`SampleWorker` (pool workers: one OpenCV thread each).
+
+    ``owner``: in a pool worker, the pid of the process that made the pool: the worker
+    dies with its parent (the forkserver, which ends with ``owner``), never outliving it.
+    """
     global _WORKER
+    if owner is not None:
+        from madtn_utils.procs import die_with_parent
+
+        die_with_parent(owner)
     if single_thread:
         import cv2
 
@@ -120,7 +128,7 @@ def _pool(config: PreprocessConfig, jobs: int) -> ProcessPoolExecutor:
     if _POOL["key"] != (config, jobs):
         _shutdown_pool()
         _POOL.update(key=(config, jobs), pool=ProcessPoolExecutor(
-            jobs, mp_context=_pool_context(), initializer=_init_worker, initargs=(config,)))
+            jobs, mp_context=_pool_context(), initializer=_init_worker, initargs=(config, True, os.getpid())))
     return _POOL["pool"]
 
 

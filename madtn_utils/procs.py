@@ -1,0 +1,140 @@
+"""Process helpers: workers that die with their parent, one-line warnings, leftovers of dead processes.
+
+Every worker pool of the package (preprocessing, the grid, ``madtn synth``) calls
+:func:`die_with_parent` in its worker initializer, so no worker outlives the process
+that started it, whichever way that process dies (SIGKILL included): on Linux through
+``prctl(PR_SET_PDEATHSIG, SIGKILL)`` (set in the worker itself; it fires when the
+thread that started the worker exits), elsewhere through a watchdog thread polling
+the parent. papermill kernels get ``JPY_PARENT_PID`` from jupyter_client and poll their
+parent themselves, so they end within about a second of the worker or the command
+that launched them.
+
+Temporary files carry the pid of the process writing them (``.name.partial-<pid>.ipynb``,
+``.name.tmp-<pid>``, ``.tmp-<name>-<pid>``, ``.write-probe-<pid>``); :func:`remove_stale` removes those whose
+process is gone.
+
+>>> stale_pid(".02_train.partial-1234.ipynb"), stale_pid(".metrics.json.tmp-77"), stale_pid(".tmp-casme2-ab12-99")
+(1234, 77, 99)
+>>> stale_pid("02_train.ipynb") is None and stale_pid("02_train.failed.ipynb") is None
+True
+>>> pid_alive(os.getpid())
+True
+>>> one_line_warning("no face found", UserWarning, "x.py", 3)
+'warning: no face found\\n'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+__all__ = ["NotebookFailed", "die_with_parent", "pid_alive", "stale_pid", "remove_stale", "one_line_warning",
+           "one_line_warnings"]
+
+_PR_SET_PDEATHSIG = 1
+_STALE = (re.compile(r"\.(?:partial|tmp|write-probe)-(\d+)(?:\.[A-Za-z0-9]+)?$"), re.compile(r"^\.tmp-.+-(\d+)$"))
+
+
+class NotebookFailed(RuntimeError):
+    """A papermill notebook (its kernel) failed; the message is one line naming the executed notebook to open."""
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (a zombie counts as alive until reaped)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by another user
+        return True
+    return True
+
+
+def _kill_self() -> None:
+    os.kill(os.getpid(), signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+
+
+def _watchdog(ppid: int, owner: int | None, interval: float) -> None:
+    while os.getppid() == ppid and (owner is None or pid_alive(owner)):
+        time.sleep(interval)
+    _kill_self()
+
+
+def die_with_parent(owner: int | None = None, *, interval: float = 0.5) -> str:
+    """Make this (worker) process die as soon as its parent dies; returns the mechanism used.
+
+    ``owner``: the pid of the process that created the pool, when that is not the
+    parent (a forkserver's children): if it is already gone, this process dies now.
+    Linux: ``PR_SET_PDEATHSIG`` = SIGKILL ("pdeathsig"); elsewhere a daemon thread
+    polls ``os.getppid()`` (and ``owner``) every ``interval`` seconds ("watchdog").
+    Call it in the worker process itself (a pool initializer), never in a command.
+    """
+    ppid = os.getppid()
+    mechanism = "watchdog"
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0:
+                mechanism = "pdeathsig"
+        except (OSError, AttributeError):  # no prctl in this libc: the watchdog below does the job
+            mechanism = "watchdog"
+    if owner is not None and not pid_alive(owner):  # the owner died before we asked
+        _kill_self()
+    if mechanism == "watchdog":
+        threading.Thread(target=_watchdog, args=(ppid, owner, interval), name="madtn-parent-watchdog", daemon=True).start()
+    return mechanism
+
+
+def stale_pid(name: str) -> int | None:
+    """The writer's pid in a temporary file name (module docstring); None for other names."""
+    for pattern in _STALE:
+        m = pattern.search(name)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def remove_stale(*folders) -> list[Path]:
+    """Remove the temporary files and folders in ``folders`` whose writing process is gone; returns them."""
+    removed = []
+    for folder in folders:
+        try:
+            entries = list(Path(folder).iterdir())
+        except (FileNotFoundError, NotADirectoryError):  # nothing there yet: nothing to clean
+            continue
+        for path in entries:
+            pid = stale_pid(path.name)
+            if pid is None or pid == os.getpid() or pid_alive(pid):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def one_line_warning(message, category, filename, lineno, line=None, *, prefix: str = "") -> str:
+    """``warnings.formatwarning`` without the source line: ``[prefix: ]warning: <message>``."""
+    return f"{prefix + ': ' if prefix else ''}warning: {message}\n"
+
+
+def one_line_warnings(prefix: str = ""):
+    """Print every Python warning of this process as one line (``madtn <cmd>: warning: ...``); returns the
+    previous ``warnings.formatwarning`` (to restore)."""
+    def fmt(message, category, filename, lineno, line=None):
+        return one_line_warning(message, category, filename, lineno, line, prefix=prefix)
+
+    previous, warnings.formatwarning = warnings.formatwarning, fmt
+    return previous
