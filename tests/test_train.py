@@ -60,7 +60,8 @@ def test_learns_above_chance_on_the_shifted_target(result, domains):
     assert result.metrics["accuracy"] > 0.5 and result.metrics["mean_f1"] > 0.4
     assert 0 <= result.metrics["uar"] <= 1 and np.array(result.metrics["confusion"]).sum() == len(domains[1])
     h = result.history
-    assert list(h.columns) == ["epoch", "ce", "mmd2", "loss"] and h["epoch"].tolist() == [1, 2, 3, 4, 5]
+    assert list(h.columns) == ["epoch", "ce", "mmd2", "loss", "median_d2", "k_sigma1", "k_sigma2", "k_sigma4", "k_sigma8",
+                               "k_sigma16"] and h["epoch"].tolist() == [1, 2, 3, 4, 5]
     assert np.isfinite(h[["ce", "mmd2", "loss"]].to_numpy()).all() and h["ce"].iloc[-1] < h["ce"].iloc[0]
     assert np.allclose(h["loss"], h["ce"] + 2.0 * h["mmd2"], atol=1e-5)
     p = result.predictions

@@ -4,10 +4,13 @@
 loads both databases through the preprocessing cache, trains every seed with the data
 on the device once, and writes into ``out_dir``:
 
-- ``predictions.csv`` (every target sample, every seed), ``history.csv`` (per epoch);
-- ``metrics.json`` last, atomically: per-seed metrics, mean ± std over seeds, the
-  summed confusion matrix, the resolved params and the device. A run folder counts as
-  finished only when its ``metrics.json`` exists.
+- ``predictions.csv`` (every target sample, every seed), ``history.csv`` (per epoch and
+  seed: ``epoch, ce, mmd2, loss, median_d2``, one mean-kernel column per Gaussian
+  (``k_sigma1`` ... or ``k_median_x0.25`` ...), ``seed``; see :mod:`madtn_utils.train.observe`);
+- ``metrics.json`` last, atomically: per-seed metrics (with the domain gap as ``gap_*``,
+  :func:`per_seed_record`), mean ± std over seeds (``summary``, with
+  ``summary["domain_gap"]``), the summed confusion matrix, the resolved params and the
+  device. A run folder counts as finished only when its ``metrics.json`` exists.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from madtn_utils.files import atomic_write_text, write_json
 from madtn_utils.preprocess.domain import CLASSES, COMPONENTS
 from madtn_utils.suite.params import RunParams, load_domain
 from madtn_utils.train.tasks import parse_task, resolve_task
+from madtn_utils.train.gap import GAP_METHOD, summarize_gap
 from madtn_utils.train.loop import resolve_device, train_seeds
 from madtn_utils.train.metrics import summarize
 
 __all__ = ["RunSpec", "RunWarning", "run_slug", "run_config", "run_hash", "recorded_hash", "train_run", "check_out_dir",
-           "save_run", "class_notes", "matching_records", "METRICS_FILE"]
+           "save_run", "class_notes", "matching_records", "per_seed_record", "run_summary", "METRICS_FILE"]
 
 METRICS_FILE = "metrics.json"
 
@@ -161,8 +165,8 @@ def train_run(params: RunParams, *, source: str, target: str, lam: float | None 
         "task": task, "source": src_db, "target": tgt_db, "lam": cfg.lam, "components": cfg.components,
         "seeds": seeds, "run_hash": run_hash(run_params, spec), "n_source_samples": len(src),
         "n_source_maps": int(len(src.train_maps)), "n_target_samples": len(tgt),
-        "summary": summarize(results), "warnings": notes,
-        "per_seed": [{"seed": r.seed, **r.metrics, "seconds": round(r.seconds, 3)} for r in results],
+        "summary": run_summary(results), "domain_gap_method": GAP_METHOD, "warnings": notes,
+        "per_seed": [per_seed_record(r) for r in results],
         "device": str(resolve_device(cfg.device)), "host": platform.node(),
         "seconds": {"data": round(t_data, 3), "train": round(sum(r.seconds for r in results), 3)},
         "preprocess_cache": {src_db: src_info["folder"], tgt_db: tgt_info["folder"]},
@@ -170,6 +174,20 @@ def train_run(params: RunParams, *, source: str, target: str, lam: float | None 
     }
     save_run(out, preds, hist, record)
     return record
+
+
+def per_seed_record(result) -> dict:
+    """One ``per_seed`` entry of ``metrics.json``: seed, the target metrics, the domain gap of
+    :mod:`madtn_utils.train.gap` as ``gap_<key>`` (``gap_mmd2_median``, ``gap_domain_clf_bacc``,
+    ``gap_median_d2``, and ``gap_init_*`` for the untrained network), seconds."""
+    return {"seed": result.seed, **result.metrics, **{f"gap_{k}": v for k, v in result.gap.items()},
+            "seconds": round(result.seconds, 3)}
+
+
+def run_summary(results) -> dict:
+    """:func:`~madtn_utils.train.metrics.summarize` plus ``domain_gap``: ``{key: {"mean", "std"}}``
+    over seeds for every gap key (``mmd2_median``, ``domain_clf_bacc``, ``median_d2``, ``init_*``)."""
+    return {**summarize(results), "domain_gap": summarize_gap(r.gap for r in results)}
 
 
 def check_out_dir(out_dir: str | Path) -> Path:

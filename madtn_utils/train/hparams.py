@@ -1,7 +1,16 @@
 """Training hyper-parameters (METHOD.md §3): one strict, frozen :class:`TrainConfig`.
 
+Beyond the paper: the MMD kernel options (``mmd_kernel``, ``mmd_features``; see
+:mod:`madtn_utils.train.mmd`) and the negative controls (``control``, :data:`CONTROLS`).
+
 >>> TrainConfig().lam, TrainConfig().batch_size
 (2.0, 32)
+>>> TrainConfig().mmd_kernel, TrainConfig().mmd_features, TrainConfig().control
+('fixed', 'raw', 'none')
+>>> TrainConfig(control="flip")
+Traceback (most recent call last):
+...
+ValueError: trainconfig.control: expected one of 'none', 'permute_source_labels', 'flip_mmd', got 'flip'
 """
 
 from __future__ import annotations
@@ -12,16 +21,27 @@ from typing import Literal
 import torch
 
 from madtn_utils.preprocess.domain import COMPONENTS
+from madtn_utils.train.mmd import MMD_FEATURES, MMD_KERNELS
 
-__all__ = ["TrainConfig"]
+__all__ = ["TrainConfig", "CONTROLS", "PERMUTATION_SEED"]
+
+#: ``train.control``, the negative controls: ``none`` (MADTN as it is); ``permute_source_labels``
+#: (the source labels are permuted over the source samples with the fixed seed
+#: :data:`PERMUTATION_SEED` before training: target accuracy should fall to chance);
+#: ``flip_mmd`` (minimise CE - λ·MMD², i.e. maximise the discrepancy: the domain gap should rise).
+CONTROLS = ("none", "permute_source_labels", "flip_mmd")
+#: Seed of the source-label permutation of ``control: permute_source_labels`` (the same for every run).
+PERMUTATION_SEED = 0
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Training hyper-parameters; build from YAML with ``config.from_dict(TrainConfig, d)``.
 
-    Paper values: lam, lr, rotation_deg, sigmas, kernel_reduce. Everything else is
-    "paper: not specified; default chosen here" (see the notes beside each field).
+    Paper values: lam, lr, rotation_deg, sigmas, kernel_reduce, and the defaults
+    mmd_kernel="fixed", mmd_features="raw" (the paper's kernel; the others are options beyond
+    it); control="none" is MADTN itself. Everything else is "paper: not specified; default
+    chosen here" (see the notes beside each field).
     """
 
     lam: float = 2.0  # λ of the loss (paper)
@@ -32,6 +52,9 @@ class TrainConfig:
     sigmas: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)  # Gaussian bandwidths δ (paper)
     kernel_reduce: Literal["sum", "mean"] = "sum"  # multi-kernel = sum of the Gaussians (paper: "sum")
     mmd_layer: Literal["fc1", "conv3"] = "fc1"  # layer the MMD is applied to (paper: not stated)
+    mmd_kernel: Literal["fixed", "median"] = "fixed"  # fixed: the σ list (paper); median: σ² = median d² · 2^k, k = -2..2 (DAN)
+    mmd_features: Literal["raw", "l2"] = "raw"  # raw (paper) or L2-normalised rows before the kernel
+    control: Literal["none", "permute_source_labels", "flip_mmd"] = "none"  # negative control (CONTROLS)
     components: str = "onOF-Face-endOF"  # Table 5 input variant (domain.COMPONENTS)
     normalize: Literal["unit", "source"] = "unit"  # unit: x/255; source: then per-channel source mean/std
     widths: tuple[int, ...] = (32, 64, 128)  # conv channels
@@ -51,6 +74,9 @@ class TrainConfig:
             ("sigmas", len(self.sigmas) > 0 and min(self.sigmas) > 0, "one or more positive bandwidths"),
             ("kernel_reduce", self.kernel_reduce in ("sum", "mean"), "'sum' or 'mean'"),
             ("mmd_layer", self.mmd_layer in ("fc1", "conv3"), "'fc1' or 'conv3'"),
+            ("mmd_kernel", self.mmd_kernel in MMD_KERNELS, "one of " + ", ".join(map(repr, MMD_KERNELS))),
+            ("mmd_features", self.mmd_features in MMD_FEATURES, "one of " + ", ".join(map(repr, MMD_FEATURES))),
+            ("control", self.control in CONTROLS, "one of " + ", ".join(map(repr, CONTROLS))),
             ("components", self.components in COMPONENTS, f"one of {', '.join(COMPONENTS)}"),
             ("normalize", self.normalize in ("unit", "source"), "'unit' or 'source'"),
             ("dropout", 0 <= self.dropout < 1, "a probability in [0, 1)"),

@@ -7,9 +7,15 @@ angles in ±``rotation_deg`` and minimises
 
     L = CE(source logits, source labels) + lam · MMD²_u(source features, target features)
 
-with Adam. An epoch is one pass over the source train maps. The model after the last
-epoch is evaluated on ``target.test_maps`` (eval mode, no augmentation); the target labels
-are read there and nowhere else, and no model selection is done.
+with Adam (:func:`~madtn_utils.train.observe.objective`; under ``train.control: flip_mmd``
+the MMD term's sign is flipped, under ``permute_source_labels`` the source labels are
+permuted first: :mod:`~madtn_utils.train.prepare`). An epoch is one pass over the source
+train maps; its history row holds the means over its steps of CE, MMD², the loss, the
+median pairwise squared distance of the MMD features and the mean value of each kernel
+(:mod:`~madtn_utils.train.observe`). The model after the last epoch is evaluated on
+``target.test_maps`` (eval mode, no augmentation); the target labels are read there and
+nowhere else, and no model selection is done. The domain gap of the network's features
+(:mod:`~madtn_utils.train.gap`, domain labels only) is measured before and after training.
 
 Everything runs from device tensors: the maps go to the device once as uint8 (component
 zeroing done there), batches are indexed with device-side permutations from a seeded
@@ -17,7 +23,8 @@ zeroing done there), batches are indexed with device-side permutations from a se
 per-step host work (losses are summed on the device and read once per epoch).
 
 Task names live in :mod:`madtn_utils.train.tasks`, the hyper-parameters in
-:mod:`madtn_utils.train.hparams`.
+:mod:`madtn_utils.train.hparams`, the data on the device in :mod:`madtn_utils.train.prepare`
+(:class:`PreparedTask`, :func:`prepare_task` and :func:`resolve_device` are re-exported here).
 """
 
 from __future__ import annotations
@@ -30,16 +37,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
+from madtn_utils.config import to_dict
+from madtn_utils.preprocess.domain import CLASSES, DomainData
 from madtn_utils.train.augment import random_rotate
-from madtn_utils.config import from_dict, to_dict
-from madtn_utils.preprocess.domain import CLASSES, DomainData, component_mask
+from madtn_utils.train.gap import measure_gap
 from madtn_utils.train.hparams import TrainConfig
 from madtn_utils.train.metrics import classification_metrics
-from madtn_utils.train.mmd import mmd2_unbiased
 from madtn_utils.train.model import MADTNNet
-from madtn_utils.train.tasks import task_name
+from madtn_utils.train.observe import history_columns, objective
+from madtn_utils.train.prepare import PreparedTask, as_config, prepare_task, resolve_device
 
 __all__ = [
     "DIVERGED_LOSS", "TrainingDivergedError", "check_losses", "TaskResult", "PreparedTask", "resolve_device", "prepare_task", "build_model",
@@ -51,7 +58,9 @@ __all__ = [
 class TaskResult:
     """One trained-and-evaluated run: ``metrics`` has accuracy, mean_f1, uar (floats) and
     confusion (3x3 nested list, rows true); ``predictions`` one row per target sample;
-    ``history`` one row per epoch (mean ce, mmd2, loss over its steps)."""
+    ``history`` one row per epoch (means over its steps of the columns of
+    :func:`~madtn_utils.train.observe.history_columns`); ``gap`` the domain gap
+    (:mod:`~madtn_utils.train.gap`) after training and, as ``init_*``, before it."""
 
     task: str
     seed: int
@@ -60,84 +69,7 @@ class TaskResult:
     history: pd.DataFrame
     seconds: float
     config: dict = field(default_factory=dict)
-
-
-@dataclass
-class PreparedTask:
-    """Both domains on the device, uint8, components zeroed. Holds no target labels."""
-
-    task: str
-    device: torch.device
-    source_maps: torch.Tensor  # (M, 3, S, S) uint8
-    source_labels: torch.Tensor  # (M,) int64
-    target_maps: torch.Tensor  # (N, 3, S, S) uint8
-    scale: torch.Tensor  # (1, 3, 1, 1) float: x = u8 * scale + shift
-    shift: torch.Tensor
-
-    @property
-    def input_size(self) -> int:
-        return int(self.source_maps.shape[-1])
-
-    def to_float(self, maps: torch.Tensor) -> torch.Tensor:
-        """uint8 maps -> float32 network input (x/255, optionally standardised)."""
-        return maps.float() * self.scale + self.shift
-
-
-def resolve_device(spec: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ValueError for CUDA without CUDA."""
-    dev = torch.device("cuda" if spec == "auto" and torch.cuda.is_available() else ("cpu" if spec == "auto" else spec))
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {spec!r}: CUDA is not available on this machine (use 'cpu' or 'auto')")
-    return dev
-
-
-def _as_config(config) -> TrainConfig:
-    if isinstance(config, dict):
-        return from_dict(TrainConfig, config)
-    if not isinstance(config, TrainConfig):
-        raise ValueError(f"config: expected a TrainConfig or a mapping, got {type(config).__name__}")
-    return config
-
-
-def _to_device_u8(arr: np.ndarray, mask: torch.Tensor, device: torch.device) -> torch.Tensor:
-    t = torch.as_tensor(np.ascontiguousarray(arr, dtype=np.uint8)).to(device)
-    return t.mul_(mask)  # component zeroing, once, on the device
-
-
-def prepare_task(source: DomainData, target: DomainData, config: TrainConfig, device=None) -> PreparedTask:
-    """Validate the pair and move source train maps/labels and target test maps to the device."""
-    config = _as_config(config)
-    for role, d in (("source", source), ("target", target)):
-        if not isinstance(d, DomainData):
-            raise ValueError(f"{role}: expected a DomainData, got {type(d).__name__}")
-    task = task_name(source.name, target.name)
-    if len(source.train_maps) < 2:
-        raise ValueError(f"{source.name}.train_maps: expected at least 2 maps to train on, got {len(source.train_maps)}")
-    if len(target.test_maps) < 2:
-        raise ValueError(f"{target.name}.test_maps: expected at least 2 maps for the MMD, got {len(target.test_maps)}")
-    s_hw, t_hw = source.train_maps.shape[2:], target.test_maps.shape[2:]
-    if s_hw != t_hw or s_hw[0] != s_hw[1]:
-        raise ValueError(f"maps: expected square maps of one size in both domains, got {tuple(s_hw)} and {tuple(t_hw)}")
-    device = resolve_device(config.device) if device is None else torch.device(device)
-    mask = torch.as_tensor(component_mask(config.components), device=device).view(1, 3, 1, 1)
-    src = _to_device_u8(source.train_maps, mask, device)
-    tgt = _to_device_u8(target.test_maps, mask, device)
-    labels = torch.as_tensor(np.asarray(source.train_labels, dtype=np.int64), device=device)
-    mean = torch.zeros(3, dtype=torch.float64, device=device)
-    std = torch.ones(3, dtype=torch.float64, device=device)
-    if config.normalize == "source":
-        s1 = torch.zeros(3, dtype=torch.float64, device=device)
-        s2 = torch.zeros_like(s1)
-        for chunk in torch.split(src, 256):
-            c = chunk.double() / 255.0
-            s1 += c.sum((0, 2, 3))
-            s2 += (c * c).sum((0, 2, 3))
-        count = src.shape[0] * src.shape[2] * src.shape[3]
-        mean = s1 / count
-        std = (s2 / count - mean * mean).clamp_min(0).sqrt().clamp_min(1e-6)  # zeroed channels stay 0
-    scale = (1.0 / (255.0 * std)).float().view(1, 3, 1, 1)
-    shift = (-mean / std).float().view(1, 3, 1, 1)
-    return PreparedTask(task, device, src, labels, tgt, scale, shift)
+    gap: dict = field(default_factory=dict)
 
 
 def build_model(config: TrainConfig, input_size: int) -> MADTNNet:
@@ -163,17 +95,15 @@ def epoch_batches(n_source: int, n_target: int, batch_size: int, generator: torc
 def optimize_step(model, optimizer, x: torch.Tensor, ys: torch.Tensor, config: TrainConfig) -> torch.Tensor:
     """One Adam step on float inputs ``x`` = (source rows [:len(ys)], then target rows).
 
-    Returns the detached (3,) tensor [CE, MMD², total loss] (no host sync)."""
+    Returns the detached log vector [CE, MMD², total loss, median d², mean of each kernel]
+    of :func:`~madtn_utils.train.observe.objective` (no host sync)."""
     model.train()
     feats, logits = model(x)
-    m = ys.shape[0]
-    ce = F.cross_entropy(logits[:m], ys)
-    mmd = mmd2_unbiased(feats[:m], feats[m:], config.sigmas, config.kernel_reduce)
-    loss = ce + config.lam * mmd
+    loss, log = objective(feats, logits, ys, config)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return torch.stack([ce, mmd, loss]).detach()
+    return log
 
 
 def train_step(model, optimizer, prepared: PreparedTask, src_idx, tgt_idx, config: TrainConfig, generator) -> torch.Tensor:
@@ -240,10 +170,12 @@ def fit_prepared(prepared: PreparedTask, target: DomainData, config: TrainConfig
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
     seed, t0, device = int(seed), time.perf_counter(), prepared.device
-    rows = []
+    rows, columns = [], history_columns(config)
     with _seeded(seed, device, config.deterministic):
         gen = torch.Generator(device=device).manual_seed(seed)
         model = build_model(config, prepared.input_size).to(device)
+        measured = prepared.source_test_maps is not None  # prepare_task puts them there
+        gap_init = measure_gap(model, prepared, config.eval_batch_size) if measured else {}  # eval mode: no random numbers
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
         epochs = range(1, config.epochs + 1)
         if progress:
@@ -252,15 +184,17 @@ def fit_prepared(prepared: PreparedTask, target: DomainData, config: TrainConfig
             epochs = tqdm(epochs, desc=f"{prepared.task} seed {seed}", leave=False)
         for epoch in epochs:
             src, tgt = epoch_batches(len(prepared.source_maps), len(prepared.target_maps), config.batch_size, gen)
-            total = torch.zeros(3, device=device)
+            total = torch.zeros(len(columns) - 1, device=device)
             for i, idx in enumerate(src):
                 total += train_step(model, opt, prepared, idx, tgt[i], config, gen)
-            ce, mmd, loss = (total / len(src)).tolist()
+            means = (total / len(src)).tolist()  # the one host read of the epoch
+            ce, mmd, loss = means[:3]
             check_losses(prepared.task, seed, epoch, ce, mmd, loss, config)
-            rows.append({"epoch": epoch, "ce": ce, "mmd2": mmd, "loss": loss})
+            rows.append([epoch, *means])
             if progress:
                 epochs.set_postfix(ce=f"{ce:.3f}", mmd2=f"{mmd:.4f}")
         probs = predict_proba(model, prepared, config.eval_batch_size)
+        gap = measure_gap(model, prepared, config.eval_batch_size) if measured else {}
     if not np.isfinite(probs).all():
         raise TrainingDivergedError(f"{prepared.task} seed {seed}: the trained model gives non-finite target "
                                     f"probabilities (train.lr={config.lr:g}, λ={config.lam:g}): expected finite outputs")
@@ -270,13 +204,14 @@ def fit_prepared(prepared: PreparedTask, target: DomainData, config: TrainConfig
                           "subject": list(target.subjects), "label": labels, "pred": pred})
     for c, name in enumerate(CLASSES):
         preds[f"p_{name}"] = probs[:, c]
-    return TaskResult(prepared.task, seed, classification_metrics(labels, pred), preds,
-                      pd.DataFrame(rows, columns=["epoch", "ce", "mmd2", "loss"]), time.perf_counter() - t0, to_dict(config))
+    history = pd.DataFrame(rows, columns=columns).astype({"epoch": np.int64})
+    return TaskResult(prepared.task, seed, classification_metrics(labels, pred), preds, history, time.perf_counter() - t0,
+                      to_dict(config), {**gap, **{f"init_{k}": v for k, v in gap_init.items()}})
 
 
 def train_task(source: DomainData, target: DomainData, config: TrainConfig, *, seed: int, progress=False) -> TaskResult:
     """Train MADTN source -> target with one seed and evaluate on the target (see module doc)."""
-    config = _as_config(config)
+    config = as_config(config)
     return fit_prepared(prepare_task(source, target, config), target, config, seed=seed, progress=progress)
 
 
@@ -285,6 +220,6 @@ def train_seeds(source: DomainData, target: DomainData, config: TrainConfig, see
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds: expected at least one seed, got none")
-    config = _as_config(config)
+    config = as_config(config)
     prepared = prepare_task(source, target, config)
     return [fit_prepared(prepared, target, config, seed=s, progress=progress) for s in seeds]
