@@ -46,7 +46,8 @@ def main() -> None:
     from madtn_utils.files import write_json
     from madtn_utils.suite.params import database_root, load_domain, load_params, needed_databases, override
     from madtn_utils.suite.grid import grid_for, run_dir_of
-    from madtn_utils.suite.runs import recorded_hash, run_hash, train_run
+    from madtn_utils.suite.spec import recorded_hash, run_hash
+    from madtn_utils.suite.runs import train_run
     from madtn_utils.suite.tables import collect_runs, lambda_table, table_3_4, table_5, wide
 
     changes = {"seeds": args.seeds, "train.epochs": args.epochs}

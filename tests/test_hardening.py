@@ -16,7 +16,8 @@ from madtn_utils.cli import main
 from madtn_utils.config import from_dict
 from madtn_utils.suite import runs as runs_mod
 from madtn_utils.suite.params import RunParams, load_params
-from madtn_utils.suite.runs import RunSpec, recorded_hash, run_hash, train_run
+from madtn_utils.suite.spec import RunSpec, recorded_hash, run_hash
+from madtn_utils.suite.runs import train_run
 from madtn_utils.train.hparams import TrainConfig
 from madtn_utils.train.loop import TrainingDivergedError, train_task
 
@@ -178,7 +179,7 @@ def test_from_dict_names_nested_check_with_its_section():
 
 
 def test_tables_collect_only_runs_made_with_these_params(tmp_path):
-    from madtn_utils.suite.runs import RunWarning
+    from madtn_utils.suite.spec import RunWarning
     from madtn_utils.suite.tables import collect_runs
 
     params = load_params(ROOT / "params" / "smoke.yaml")

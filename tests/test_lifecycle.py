@@ -19,9 +19,10 @@ import yaml
 
 from madtn_utils.cli import main
 from madtn_utils.procs import NotebookFailed, remove_stale, stale_pid
-from madtn_utils.suite.grid import grid_for, is_finished, run_dir_of, run_grid
+from madtn_utils.suite.execute import run_grid
+from madtn_utils.suite.grid import grid_for, is_finished, run_dir_of
 from madtn_utils.suite.params import load_domain, load_params
-from madtn_utils.suite.runs import RunSpec, recorded_hash, run_hash
+from madtn_utils.suite.spec import RunSpec, recorded_hash, run_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {

@@ -49,7 +49,7 @@ def _runs(n_seeds: int = 3) -> pd.DataFrame:
                      "accuracy_mean": acc, "accuracy_std": 0.0786 if n_seeds > 1 else 0.0, "mean_f1_mean": f1,
                      "mean_f1_std": 0.12861 if n_seeds > 1 else 0.0, "uar_mean": acc, "uar_std": 0.0,
                      "confusion": rng.integers(0, 5, (3, 3)).tolist(), "device": "cpu", "train_seconds": 1.0,
-                     "run": f"{task}_{comp}"})
+                     "run": f"{task}_{comp}", "variant": ""})
     return pd.DataFrame(rows)
 
 

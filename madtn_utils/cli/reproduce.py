@@ -98,7 +98,8 @@ def reproduce(params_file: str, *, only=None, jobs: int | None = None, scheduler
     (connected first, a few seconds at most).
     """
     from madtn_utils.suite.params import load_params
-    from madtn_utils.suite.grid import OUTPUTS, connect, grid_for
+    from madtn_utils.suite.execute import connect
+    from madtn_utils.suite.grid import OUTPUTS, grid_for
 
     params = load_params(params_file)
     only = tuple(OUTPUTS if only is None else only)
@@ -123,7 +124,8 @@ def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs,
     from madtn_utils.files import write_json
     from madtn_utils.suite.params import load_domain
     from madtn_utils.suite.report import write_report
-    from madtn_utils.suite.grid import NOTEBOOKS, execute_notebook, run_grid
+    from madtn_utils.suite.execute import execute_notebook, run_grid
+    from madtn_utils.suite.grid import NOTEBOOKS
     from madtn_utils.train.tasks import parse_task
 
     _save_params(run_root, to_dict(params), overwrite)

@@ -9,7 +9,8 @@ __all__ = ["add_parser"]
 
 def _cmd(args) -> int:
     from madtn_utils.suite.params import load_params, override
-    from madtn_utils.suite.runs import RunSpec, run_slug, train_run
+    from madtn_utils.suite.spec import RunSpec, run_slug
+    from madtn_utils.suite.runs import train_run
     from madtn_utils.train.tasks import resolve_task
 
     changes = {"seeds": args.seeds, "train.epochs": args.epochs, "train.device": args.device}

@@ -16,7 +16,6 @@ on the device once, and writes into ``out_dir``:
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import platform
 import tempfile
@@ -27,127 +26,35 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from madtn_utils.config import config_hash, to_dict
+from madtn_utils.config import to_dict
 from madtn_utils.files import atomic_write_text, write_json
-from madtn_utils.preprocess.domain import CLASSES, COMPONENTS
+from madtn_utils.preprocess.domain import CLASSES
 from madtn_utils.suite.params import RunParams, load_domain
+from madtn_utils.suite.spec import METRICS_FILE, RunSpec, RunWarning, run_config, run_hash, spec_params
 from madtn_utils.train.tasks import parse_task, resolve_task
 from madtn_utils.train.gap import GAP_METHOD, summarize_gap
 from madtn_utils.train.loop import resolve_device, train_seeds
 from madtn_utils.train.metrics import summarize
 
-__all__ = ["RunSpec", "RunWarning", "run_slug", "run_config", "run_hash", "recorded_hash", "train_run", "check_out_dir",
-           "save_run", "class_notes", "matching_records", "per_seed_record", "run_summary", "METRICS_FILE"]
-
-METRICS_FILE = "metrics.json"
-
-
-class RunWarning(UserWarning):
-    """Something about a run's data that its numbers depend on (e.g. a class missing from the target)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class RunSpec:
-    """One cell of the grid."""
-
-    task: str  # "H->V"
-    lam: float  # MMD weight λ
-    components: str = "onOF-Face-endOF"  # Table 5 input variant
-
-    def __post_init__(self):
-        parse_task(self.task)
-        if not (isinstance(self.lam, (int, float)) and math.isfinite(self.lam) and self.lam >= 0):
-            raise ValueError(f"lam: expected a finite number >= 0, got {self.lam!r}")
-        if self.components not in COMPONENTS:
-            raise ValueError(f"components: expected one of {', '.join(COMPONENTS)}, got {self.components!r}")
-
-
-def run_slug(spec: RunSpec) -> str:
-    """A folder name for ``spec``: ``H-V_lam2_onOF-Face-endOF``."""
-    lam = f"{spec.lam:g}".replace(".", "p")
-    return f"{spec.task.replace('->', '-')}_lam{lam}_{spec.components}"
-
-
-def run_config(params: RunParams, spec: RunSpec) -> dict:
-    """Everything that determines the numbers of ``spec`` under ``params``, as plain data.
-
-    The data (synthetic size and seed, or the real roots and sample list), the
-    preprocessing config and :data:`~madtn_utils.preprocess.cache.PREPROCESS_VERSION`,
-    the training config with the run's λ and components, the task and the seeds. Not in
-    it: the run name, folders, ``jobs`` (they do not change a number). The device is in
-    it as written in the params (``auto`` stays ``auto``).
-    """
-    from madtn_utils.preprocess.cache import PREPROCESS_VERSION
-
-    cfg = dataclasses.replace(params.train, lam=float(spec.lam), components=spec.components)
-    data = to_dict(params.data)
-    # synthetic: size and seed make byte-identical databases wherever they are written; real: the roots
-    unused = ("synthetic_dir", "casme2_root", "casme2_coding", "smic_root") if data["synthetic"] else ("synthetic_dir", "synthetic_seed")
-    data = {k: v for k, v in data.items() if k not in unused}
-    return {"task": spec.task, "seeds": [int(s) for s in params.seeds], "data": data,
-            "preprocess": to_dict(params.preprocess), "preprocess_version": PREPROCESS_VERSION, "train": to_dict(cfg)}
-
-
-def run_hash(params: RunParams, spec: RunSpec) -> str:
-    """The hash of :func:`run_config`: a finished run counts only when its ``metrics.json`` holds it.
-
-    >>> p = RunParams()
-    >>> run_hash(p, RunSpec("H->V", 2.0)) == run_hash(dataclasses.replace(p, name="other", jobs=3), RunSpec("H->V", 2.0))
-    True
-    >>> run_hash(p, RunSpec("H->V", 2.0)) == run_hash(p, RunSpec("H->V", 0.0))
-    False
-    """
-    return config_hash(run_config(params, spec))
-
-
-def recorded_hash(folder: str | Path) -> str | None:
-    """The ``run_hash`` of the ``metrics.json`` in ``folder``; None when there is none or it is unreadable."""
-    import json
-
-    try:
-        return json.loads((Path(folder) / METRICS_FILE).read_text()).get("run_hash")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def matching_records(run_root: str | Path, params: RunParams | None = None) -> list[dict]:
-    """The ``metrics.json`` records under ``run_root/runs/*/``, in folder order.
-
-    With ``params``, only runs made with exactly these settings (recorded ``run_hash`` equal to
-    :func:`run_hash` of the run's task, λ and components under ``params``) are returned, and the
-    others are named in a :class:`RunWarning`: results of other settings never enter a table.
-    """
-    import json
-
-    records, stale = [], []
-    for path in sorted(Path(run_root).glob(f"runs/*/{METRICS_FILE}")):
-        rec = json.loads(path.read_text())
-        if params is not None:
-            spec = RunSpec(rec["task"], float(rec["lam"]), rec["components"])
-            if rec.get("run_hash") != run_hash(params, spec):
-                stale.append(path.parent.name)
-                continue
-        records.append({**rec, "run": path.parent.name})
-    if stale:
-        warnings.warn(f"{run_root}: {len(stale)} run(s) were made with other settings and are left out "
-                      f"(rerun them with `madtn reproduce`): {', '.join(stale)}", RunWarning, stacklevel=2)
-    return records
-
+__all__ = ["train_run", "check_out_dir", "save_run", "class_notes", "per_seed_record", "run_summary"]
 
 def train_run(params: RunParams, *, source: str, target: str, lam: float | None = None,
-              components: str | None = None, seeds=None, out_dir: str | Path, progress: bool = False) -> dict:
+              components: str | None = None, seeds=None, overrides: dict | None = None, out_dir: str | Path,
+              progress: bool = False) -> dict:
     """Train ``source -> target`` for every seed and write the run's outputs (module docstring).
 
     ``lam``, ``components`` and ``seeds`` default to the params' ``train.lam``,
-    ``train.components`` and ``seeds``. Returns the content of ``metrics.json``.
+    ``train.components`` and ``seeds``; ``overrides`` (dotted params keys, e.g.
+    ``{"train.mmd_kernel": "median"}``) change the params of this run only. Returns the
+    content of ``metrics.json``.
     """
     task = resolve_task(source, target)
-    cfg = params.train
-    cfg = dataclasses.replace(cfg, lam=float(cfg.lam if lam is None else lam),
-                              components=cfg.components if components is None else components)
+    spec = RunSpec(task, float(params.train.lam if lam is None else lam),
+                   params.train.components if components is None else components, tuple((overrides or {}).items()))
     seeds = list(params.seeds if seeds is None else seeds)
     run_params = dataclasses.replace(params, seeds=tuple(seeds))  # validated again (distinct seeds >= 0)
-    spec = RunSpec(task, cfg.lam, cfg.components)
+    params = spec_params(run_params, spec)
+    cfg = dataclasses.replace(params.train, lam=spec.lam, components=spec.components)
     out = check_out_dir(out_dir)
     src_db, tgt_db = parse_task(task)
     t0 = time.perf_counter()
@@ -163,6 +70,7 @@ def train_run(params: RunParams, *, source: str, target: str, lam: float | None 
     hist = pd.concat([r.history.assign(seed=r.seed) for r in results], ignore_index=True)
     record = {
         "task": task, "source": src_db, "target": tgt_db, "lam": cfg.lam, "components": cfg.components,
+        "overrides": dict(spec.overrides),
         "seeds": seeds, "run_hash": run_hash(run_params, spec), "n_source_samples": len(src),
         "n_source_maps": int(len(src.train_maps)), "n_target_samples": len(tgt),
         "summary": run_summary(results), "domain_gap_method": GAP_METHOD, "warnings": notes,
@@ -170,7 +78,7 @@ def train_run(params: RunParams, *, source: str, target: str, lam: float | None 
         "device": str(resolve_device(cfg.device)), "host": platform.node(),
         "seconds": {"data": round(t_data, 3), "train": round(sum(r.seconds for r in results), 3)},
         "preprocess_cache": {src_db: src_info["folder"], tgt_db: tgt_info["folder"]},
-        "run_config": run_config(run_params, spec), "train_config": to_dict(cfg), "params": to_dict(run_params),
+        "run_config": run_config(run_params, spec), "train_config": to_dict(cfg), "params": to_dict(params),
     }
     save_run(out, preds, hist, record)
     return record

@@ -20,12 +20,14 @@ import pandas as pd
 
 from madtn_utils.files import atomic_write_text
 from madtn_utils.suite.reference import paper_table_5, paper_tables_3_4
-from madtn_utils.suite.runs import matching_records
+from madtn_utils.suite.spec import matching_records
 from madtn_utils.train.tasks import TASKS_TYPE_I, TASKS_TYPE_II
 
-__all__ = ["OURS", "FULL", "collect_runs", "table_3_4", "table_5", "lambda_table", "cell", "wide", "table_note",
+__all__ = ["OURS", "FULL", "GAP_KEYS", "variant_name", "collect_runs", "table_3_4", "table_5", "lambda_table", "cell", "wide", "table_note",
            "to_html", "write_table"]
 
+#: The domain-gap measures of ``metrics.json`` ``summary.domain_gap`` collected per run.
+GAP_KEYS = ("mmd2_median", "domain_clf_bacc", "init_mmd2_median", "init_domain_clf_bacc")
 #: The method name of this reproduction's rows.
 OURS = "MADTN (this reproduction)"
 FULL = "onOF-Face-endOF"
@@ -41,20 +43,32 @@ def collect_runs(run_root: str | Path, params=None) -> pd.DataFrame:
     rows = []
     for rec in matching_records(run_root, params):
         s = rec["summary"]
+        gap = s.get("domain_gap") or {}
         rows.append({
             "task": rec["task"], "lam": float(rec["lam"]), "components": rec["components"],
             "seeds": len(rec["seeds"]), "n_target": rec["n_target_samples"],
             **{f"{k}_{stat}": s[k][stat] for k in ("accuracy", "mean_f1", "uar") for stat in ("mean", "std")},
             "confusion": s["confusion"], "device": rec["device"], "train_seconds": rec["seconds"]["train"],
-            "run": rec["run"],
+            "run": rec["run"], "variant": variant_name(rec.get("overrides") or {}),
+            **{f"gap_{k}_{stat}": (gap.get(k) or {}).get(stat) for k in GAP_KEYS for stat in ("mean", "std")},
         })
     cols = ["task", "lam", "components", "seeds", "n_target", "accuracy_mean", "accuracy_std", "mean_f1_mean",
-            "mean_f1_std", "uar_mean", "uar_std", "confusion", "device", "train_seconds", "run"]
+            "mean_f1_std", "uar_mean", "uar_std", "confusion", "device", "train_seconds", "run", "variant"]
+    cols += [f"gap_{k}_{stat}" for k in GAP_KEYS for stat in ("mean", "std")]
     return pd.DataFrame(rows, columns=cols)
 
 
+def variant_name(overrides: dict) -> str:
+    """``""`` for a run of the paper's grid; else its overrides, ``"mmd_kernel=median"``.
+
+    >>> variant_name({}), variant_name({"train.control": "flip_mmd", "train.mmd_kernel": "median"})
+    ('', 'control=flip_mmd, mmd_kernel=median')
+    """
+    return ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(overrides.items()))
+
+
 def _need(runs: pd.DataFrame, mask, what: str) -> pd.DataFrame:
-    got = runs[mask]
+    got = runs[mask & (runs["variant"] == "")]  # the paper's tables: runs without overrides
     if got.empty:
         raise ValueError(f"{what}: expected finished runs in the reproduction, found none (run `madtn reproduce` first)")
     return got
