@@ -63,7 +63,7 @@ def _params(folder: Path, shared: Path, name: str = "t", **changes) -> Path:
     ("name: ../..\n", r"params.name: expected a plain folder name .* got '../..'"),
     ("name: /etc/x\n", r"params.name: expected a plain folder name .* got '/etc/x'"),
     ("experiments:\n  tasks: [H->V, V->H, H->N, X->Y]\n", r"params.experiments.tasks\[3\]: unknown task 'X->Y'"),
-    ("preprocess:\n  apex: first\n", r"params.preprocess.apex: expected one of 'middle', 'annotated', got 'first'"),
+    ("preprocess:\n  apex: first\n", r"params.preprocess.apex: expected one of 'middle', 'annotated', 'onset', got 'first'"),
     ("preprocess:\n  map_size: 4\n", r"params.preprocess.map_size: expected at least 8, got 4"),
     ("train:\n  lam: -1\n", r"params.train.lam: expected a number >= 0, got -1.0"),
     ("train:\n\tlr: 1\n", r"not valid YAML: found character '\\t' .* line 2, column 1 \(YAML indents with spaces"),

@@ -65,7 +65,7 @@ def test_apex_choice():
     assert choose_apexes(70, mode="annotated", annotated_index=None)[2] is True
     assert choose_apexes(70, mode="annotated", annotated_index=10)[:2] == (10, list(range(4, 18)))
     assert all(1 <= i <= 3 for i in train_apexes(5, fraction=1.0))
-    with pytest.raises(ValueError, match="apex: expected 'middle' or 'annotated'"):
+    with pytest.raises(ValueError, match="apex: expected 'middle', 'annotated' or 'onset'"):
         choose_apexes(10, mode="peak")
 
 

@@ -57,3 +57,23 @@ def test_paper_tables_take_only_runs_without_overrides(tmp_path, params):
     assert sorted(runs["variant"]) == ["", "mmd_kernel=median"]
     t4 = table_3_4(runs, table=4, lam=2.0)
     assert list(t4[t4.source == "ours"]["accuracy_percent"]) == [25.0]
+
+
+def test_apex_onset_control_has_no_onset_flow_and_one_map_per_sample(face_tree, tmp_path):
+    import warnings
+
+    import numpy as np
+
+    from madtn_utils.data.index import build_index
+    from madtn_utils.preprocess.cache import prepare_database
+    from madtn_utils.preprocess.sample import PreprocessConfig
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idx = build_index("smic-hs", face_tree)
+        data, manifest, _ = prepare_database(idx, PreprocessConfig(apex="onset", map_size=32), cache_dir=tmp_path, jobs=1)
+        middle, _, _ = prepare_database(idx, PreprocessConfig(map_size=32), cache_dir=tmp_path, jobs=1)
+    assert len(data.train_maps) == len(data) == len(idx.samples)  # one map per sample: the onset's
+    assert not data.test_maps[:, 0].any() and middle.test_maps[:, 0].any()  # onset -> apex flow: none
+    assert np.array_equal(data.train_maps, data.test_maps)
+    assert (manifest["test_apex_frame"] == 0).all()

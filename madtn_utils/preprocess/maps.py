@@ -57,11 +57,20 @@ def train_apexes(n: int, fraction: float = 0.2, centre: int | None = None) -> li
 
 def choose_apexes(n: int, *, mode: str = "middle", annotated_index: int | None = None,
                   fraction: float = 0.2) -> tuple[int, list[int], bool]:
-    """``(test_apex, train_apexes, fell_back)`` for a clip of ``n`` frames."""
+    """``(test_apex, train_apexes, fell_back)`` for a clip of ``n`` frames.
+
+    ``mode="onset"`` is a negative control (the onset frame as apex: no motion, an
+    onset face): every map of the clip is the onset's.
+
+    >>> choose_apexes(10, mode="onset")
+    (0, [0], False)
+    """
     if mode == "middle":
         return middle_apex(n), train_apexes(n, fraction), False
+    if mode == "onset":
+        return 0, [0], False
     if mode != "annotated":
-        raise ValueError(f"apex: expected 'middle' or 'annotated', got {mode!r}")
+        raise ValueError(f"apex: expected 'middle', 'annotated' or 'onset', got {mode!r}")
     if annotated_index is None or not 0 <= annotated_index < n:
         return middle_apex(n), train_apexes(n, fraction), True
     return annotated_index, train_apexes(n, fraction, centre=annotated_index), False

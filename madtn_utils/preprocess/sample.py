@@ -44,7 +44,7 @@ class PreprocessConfig:
     flow: FlowParams = field(default_factory=FlowParams)  # method (farneback | tvl1 | dis) and its parameters
     flow_size: int = 0  # side the gray crops are resized to before flow; 0 = the crop's own size (paper)
     map_size: int = 112  # side of the motion-attention map (paper: 112)
-    apex: Literal["middle", "annotated"] = "middle"  # paper: middle
+    apex: Literal["middle", "annotated", "onset"] = "middle"  # paper: middle; onset = the no-motion negative control
     train_apex_fraction: float = 0.2  # middle fraction of the clip used as training apexes (paper: 20%)
     on_error: Literal["raise", "skip"] = "raise"  # a missing or corrupt frame: stop, or leave the sample out
 
