@@ -9,9 +9,12 @@ pixel coordinates (:data:`LANDMARKS`, :data:`REGIONS`, :data:`FACE_BOX`), measur
 by eye on magnified grids of the image.
 
 A micro-movement is a smooth displacement field (a sum of Gaussian bumps around the
-landmarks, :data:`AUS`) following action units (:data:`CLASS_AUS`: positive = AU12 lip
-corners up and out; negative = AU4 brow lowering and/or AU15 lip-corner depression;
-surprise = AU1+2 brow raise, sometimes with an AU26 jaw drop), scaled to a peak of 1-3
+landmarks, :data:`AUS`) following action units (:data:`CLASS_AUS`, the mixture shared by
+every database: positive = AU12 lip corners up and out; negative = AU4 brow lowering
+and/or AU15 lip-corner depression; surprise = AU1+2 brow raise, sometimes with an AU26
+jaw drop; :mod:`madtn_utils.data.shift` blends in database-specific mixtures that also use
+AU1 inner brow raise, AU5 upper-lid raise, AU6 cheek raise, AU9 nose wrinkle, AU10
+upper-lip raise and AU20 lip stretch; AU45 is a blink, a distractor), scaled to a peak of 1-3
 pixels in the frame and played with a rise-apex-fall time course (:func:`time_course`).
 Each sample also gets a static deformation of the same parts (:func:`neutral_warps`,
 larger than the movement), so one still frame does not tell the class. Rendering one
@@ -56,6 +59,9 @@ REGIONS = {
     "brow_l": (188.0, 83.0, 218.0, 100.0), "brow_r": (231.0, 84.0, 263.0, 101.0),
     "mouth_l": (195.0, 131.0, 211.0, 147.0), "mouth_r": (240.0, 131.0, 256.0, 147.0),
     "jaw": (214.0, 145.0, 238.0, 172.0),
+    "eye_l": (193.0, 95.0, 212.0, 106.0), "eye_r": (235.0, 97.0, 254.0, 108.0),
+    "cheek_l": (188.0, 110.0, 207.0, 126.0), "cheek_r": (243.0, 112.0, 262.0, 128.0),
+    "nose": (213.0, 104.0, 237.0, 128.0), "upper_lip": (211.0, 131.0, 240.0, 141.0),
 }
 #: Action units as Gaussian bumps: (anchor (x, y), direction (dx, dy), sigma, weight),
 #: photograph coordinates, y down.
@@ -69,11 +75,24 @@ AUS = {
             ((236, 92), (0.0, -1.0), 8, 1.0), ((247, 91), (0.0, -1.0), 8, 1.0), ((258, 94), (0.0, -1.0), 8, 0.8)),
     "26": (((226, 150), (0.0, 1.0), 7, 1.0), ((226, 170), (0.0, 1.0), 10, 0.8)),
     "17": (((226, 165), (0.0, -1.0), 10, 1.0),),
+    # for the database-specific mixtures (madtn_utils.data.shift) and blinks
+    "1": (((213, 91), (0.0, -1.0), 7, 1.0), ((236, 92), (0.0, -1.0), 7, 1.0),
+          ((203, 89), (0.0, -1.0), 7, 0.4), ((247, 91), (0.0, -1.0), 7, 0.4)),
+    "5": (((202, 97), (0.0, -1.0), 4, 1.0), ((244, 99), (0.0, -1.0), 4, 1.0)),
+    "6": (((198, 117), (-0.2, -1.0), 8, 1.0), ((251, 119), (0.2, -1.0), 8, 1.0),
+          ((202, 106), (0.0, -1.0), 5, 0.6), ((244, 108), (0.0, -1.0), 5, 0.6)),
+    "9": (((217, 122), (0.3, -1.0), 6, 1.0), ((234, 122), (-0.3, -1.0), 6, 1.0), ((225, 108), (0.0, -1.0), 6, 0.6)),
+    "10": (((216, 136), (0.0, -1.0), 6, 1.0), ((235, 136), (0.0, -1.0), 6, 1.0)),
+    "20": (((203, 139), (-1.0, 0.2), 7, 1.0), ((248, 139), (1.0, 0.2), 7, 1.0)),
+    "45": (((196, 99), (0.0, 1.0), 4, 1.0), ((202, 98), (0.0, 1.0), 4, 1.0), ((208, 99), (0.0, 1.0), 4, 1.0),
+           ((238, 101), (0.0, 1.0), 4, 1.0), ((244, 100), (0.0, 1.0), 4, 1.0), ((250, 101), (0.0, 1.0), 4, 1.0)),
 }
 #: The :data:`REGIONS` each action unit moves.
 AU_REGIONS = {
     "12": ("mouth_l", "mouth_r"), "15": ("mouth_l", "mouth_r"), "14": ("mouth_l", "mouth_r"),
     "4": ("brow_l", "brow_r"), "1+2": ("brow_l", "brow_r"), "26": ("jaw",), "17": ("jaw",),
+    "1": ("brow_l", "brow_r"), "5": ("eye_l", "eye_r"), "6": ("cheek_l", "cheek_r"), "9": ("nose",),
+    "10": ("upper_lip",), "20": ("mouth_l", "mouth_r"), "45": ("eye_l", "eye_r"),
 }
 
 #: Action-unit combinations per emotion class with their probabilities.

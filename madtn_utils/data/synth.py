@@ -34,8 +34,16 @@ smic-nir  240x180  80px   25 (5-12)     grayscale near-infrared: skin-bright    
 jitter 0.06-0.07 px sd, at most 1 px; JPEG quality 90.) Paper size: about 17,300
 frames, 250 MB.
 
-Determinism: every random draw comes from ``(seed, what, database, index)`` seeds, so
-the files are byte-identical for a seed whatever the process pool does (the .xlsx too:
+The camera's look and amplitude barely survive the preprocessing's per-image min-max
+normalisation of the flow; the shifts that do are the components of
+:mod:`madtn_utils.data.shift` (``shift``, each with a strength in [0, 1]): database-specific
+AU mixtures per class, blinks and head motion, apex placement sampled at the real frame
+rates, and spurious flow (flicker, sensor noise, per-subject intensity). At
+:data:`~madtn_utils.data.shift.NO_SHIFT` the generator is what it was without them.
+
+Determinism: every random draw comes from ``(seed, what, database, index)`` seeds (the
+shift's from ``(seed, component, physical event)``), so the files are byte-identical for
+a seed and shift whatever the process pool does (the .xlsx too:
 fixed document times and zip entry times). The databases are written to a sibling
 ``OUT.partial-<pid>`` and renamed into place when complete.
 """
@@ -52,6 +60,8 @@ import numpy as np
 
 from madtn_utils.data import faces
 from madtn_utils.data.render import Camera, Event, render_clip
+from madtn_utils.data.shift import Shift, as_shift, au_mixture, physical
+from madtn_utils.data.shift_events import event_truth, shape_event
 
 __all__ = ["SIZES", "CAMERAS", "CODING_NAME", "TRUTH_NAME", "DATABASES_ORDER", "FIXED_TIME", "expected_counts",
            "synthetic_roots", "check_size", "plan", "render_sample"]
@@ -141,11 +151,13 @@ def _deal(rng, labels, bins, must=()) -> dict:
     return out
 
 
-def _event(rng, cls: str, duration: float, frac: float, n_frames: int) -> Event:
-    combos, probs = zip(*faces.CLASS_AUS[cls])
+def _event(rng, cls: str, duration: float, frac: float, n_frames: int, *, database: str, emotion: str,
+           shift: Shift) -> Event:
+    """The planned event: AUs from the class's mixture (``shift.action_units`` blends in the database's own)."""
+    combos, probs = au_mixture(database, emotion, faces.CLASS_AUS[cls], shift.action_units)
     aus = combos[int(rng.choice(len(combos), p=np.asarray(probs) / sum(probs)))]
     return Event(tuple(aus), n_frames, int(round(frac * (n_frames - 1))), float(rng.random()),
-                       faces.neutral_warps(rng))
+                 faces.neutral_warps(rng), duration=float(duration), frac=float(frac))
 
 
 def _n_frames(database: str, duration: float) -> int:
@@ -153,7 +165,7 @@ def _n_frames(database: str, duration: float) -> int:
     return int(np.clip(round(duration * CAMERAS[database].fps), lo, hi))
 
 
-def _plan_casme2(rng, size) -> list[_Spec]:
+def _plan_casme2(rng, size, shift: Shift) -> list[_Spec]:
     (pos, neg, sur), (rep, oth), n_subj, n_only, *_ = _PLAN[size]
     numbers = sorted(set(range(1, n_subj + 1)) | {24})
     only = sorted(int(x) for x in rng.choice([n for n in numbers if n != 24], n_only, replace=False))
@@ -174,15 +186,17 @@ def _plan_casme2(rng, size) -> list[_Spec]:
             used.add((ep, clip))
             name = f"EP{ep:02d}_{clip:02d}" + ("f" if rng.random() < 0.3 else "")
             duration, frac = rng.uniform(*_DURATION[size]), rng.uniform(0.4, 0.6)
-            event = _event(rng, _LABEL[emotion] or emotion, duration, frac, _n_frames("casme2", duration))
+            event = _event(rng, _LABEL[emotion] or emotion, duration, frac, _n_frames("casme2", duration),
+                           database="casme2", emotion=emotion, shift=shift)
             specs.append(_Spec("casme2", 0, f"sub{n:02d}", name, emotion, ("casme2", n), event, int(rng.integers(1, 200))))
         if n == 24:  # the benchmark's extra clip: on disk, not in the coding file (frames 61/91/106)
-            event = replace(_event(rng, "negative", 0.23, 0.5, 46), apex=30)
+            event = replace(_event(rng, "negative", 0.23, 0.5, 46, database="casme2", emotion="disgust", shift=shift),
+                            apex=30, frac=30 / 45)
             specs.append(_Spec("casme2", 0, "sub24", "EP02_07", "disgust", ("casme2", 24), event, 61, coded=False))
     return [replace(s, index=i) for i, s in enumerate(specs)]
 
 
-def _plan_smic(rng, size) -> list[_Spec]:
+def _plan_smic(rng, size, shift: Shift) -> list[_Spec]:
     *_, hs, vis, n_subj = _PLAN[size]
     subjects = list(range(1, n_subj + 1))
     late = subjects[n_subj // 2:]
@@ -196,7 +210,7 @@ def _plan_smic(rng, size) -> list[_Spec]:
             for k in range(k_link + extra[n].count(cls)):
                 name = f"s{n}_{_CODE[cls]}_{k + 1:02d}"
                 duration, frac = rng.uniform(*_DURATION[size]), rng.uniform(0.4, 0.6)
-                base = _event(rng, cls, duration, frac, 3)
+                base = _event(rng, cls, duration, frac, 3, database="smic-hs", emotion=cls, shift=shift)
                 for db in DATABASES_ORDER[1:] if k < k_link else DATABASES_ORDER[1:2]:
                     m = _n_frames(db, duration)
                     event = replace(base, n_frames=m, apex=int(round(frac * (m - 1))))
@@ -205,11 +219,17 @@ def _plan_smic(rng, size) -> list[_Spec]:
     return [s for db in DATABASES_ORDER[1:] for s in specs[db]]
 
 
-def plan(size: str, seed: int) -> list[_Spec]:
-    """Every sample of the four databases (layout, labels, events), from ``(seed, size)``."""
+def plan(size: str, seed: int, shift: Shift | dict | None = None) -> list[_Spec]:
+    """Every sample of the four databases (layout, labels, events), from ``(seed, size, shift)``.
+
+    ``shift``: a :class:`~madtn_utils.data.shift.Shift`, a mapping of its strengths, or None
+    (the default shift). The layout and labels do not depend on it."""
     check_size(size)
+    shift = as_shift(shift)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1, SIZES.index(size)]))
-    return _plan_casme2(rng, size) + _plan_smic(rng, size)
+    specs = _plan_casme2(rng, size, shift) + _plan_smic(rng, size, shift)
+    return [replace(s, event=shape_event(s.event, s.database, CAMERAS[s.database].fps, seed,
+                                         (physical(s.database), s.identity[1], s.sample), shift)) for s in specs]
 
 
 @lru_cache(maxsize=32)
@@ -235,5 +255,6 @@ def render_sample(job) -> dict:
         emotion=spec.emotion, label=_LABEL.get(spec.emotion, spec.emotion), folder=spec.folder,
         n_frames=ev.n_frames, onset=spec.first, apex=spec.first + ev.apex, offset=spec.first + ev.n_frames - 1,
         apex_index=ev.apex, in_coding=spec.coded if spec.database == "casme2" else None,
+        **event_truth(ev, CAMERAS[spec.database].fps),
     )
     return truth

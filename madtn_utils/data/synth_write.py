@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from madtn_utils.data.shift import as_shift
 from madtn_utils.data.synth import (CAMERAS, CODING_NAME, DATABASES_ORDER, FIXED_TIME, TRUTH_NAME, check_size,
                                     expected_counts, plan, render_sample)
 
@@ -109,13 +110,16 @@ def _run(jobs_list, jobs: int, progress: bool) -> list[dict]:
 
 
 def write_synthetic(out: str | Path, *, size: str = "tiny", seed: int = 0, jobs: int | None = None,
-                    overwrite: bool = False, progress: bool | None = None) -> Path:
+                    overwrite: bool = False, progress: bool | None = None, shift=None) -> Path:
     """Write the four synthetic databases under ``out`` and return ``out``.
 
     ``size``: one of :data:`SIZES`; ``seed``: non-negative integer (same seed, same
     bytes); ``jobs``: worker processes (default: all cores); ``overwrite``: replace an
     existing non-empty ``out`` (only once the new one is complete); ``progress``: a tqdm
-    bar (default: at paper size). Workers start by ``forkserver`` (not ``fork``), so a
+    bar (default: at paper size); ``shift``: the shift between the databases, a
+    :class:`~madtn_utils.data.shift.Shift` or a mapping of its strengths (default: the
+    default shift; :data:`~madtn_utils.data.shift.NO_SHIFT` for none; same seed and
+    shift, same bytes). Workers start by ``forkserver`` (not ``fork``), so a
     script calling this with ``jobs != 1`` needs the ``if __name__ == "__main__":`` guard.
     """
     check_size(size)
@@ -128,9 +132,10 @@ def write_synthetic(out: str | Path, *, size: str = "tiny", seed: int = 0, jobs:
         raise ValueError(f"out {str(out)!r} is a file: expected a new or empty folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise ValueError(f"out {str(out)!r} exists and is not empty: expected a new or empty folder (or pass overwrite=True / --overwrite)")
+    shift = as_shift(shift)
     if jobs is None:
         jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    specs = plan(size, int(seed))
+    specs = plan(size, int(seed), shift)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.partial-{os.getpid()}")
     if tmp.exists():
@@ -142,7 +147,8 @@ def write_synthetic(out: str | Path, *, size: str = "tiny", seed: int = 0, jobs:
         _write_coding(tmp / "casme2" / CODING_NAME, [s for s in specs if s.database == "casme2"])
         _extras(tmp, specs)
         truths = sorted(truths, key=lambda t: (DATABASES_ORDER.index(t["database"]), t["folder"]))
-        meta = {"size": size, "seed": int(seed), "counts": expected_counts(size), "samples": truths}
+        meta = {"size": size, "seed": int(seed), "shift": shift.as_dict(), "counts": expected_counts(size),
+                "samples": truths}
         (tmp / TRUTH_NAME).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
         old = out.with_name(f"{out.name}.old-{os.getpid()}") if out.exists() else None
         if old is not None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from madtn_utils.config import from_dict, load_yaml, to_dict
+from madtn_utils.data.shift import Shift, shift_tag
 from madtn_utils.data.types import DATABASES, IndexWarning
 from madtn_utils.data.index import build_index
 from madtn_utils.preprocess.domain import COMPONENTS
@@ -40,7 +41,8 @@ class DataParams:
 
     synthetic: Literal["tiny", "small", "paper"] | None = "tiny"  # synthetic size; null = the real databases below
     synthetic_seed: int = 0  # seed of the synthetic databases
-    synthetic_dir: str = "../outputs/synthetic"  # where synthetic databases are written (one folder per size and seed)
+    synthetic_dir: str = "../outputs/synthetic"  # where synthetic databases are written (one folder per size, seed and shift)
+    shift: Shift = field(default_factory=Shift)  # synthetic only: strength in [0, 1] of each shift component (data/shift.py)
     casme2_root: str | None = None  # real CASME II: the folder holding subNN/ (raw or cropped release)
     casme2_coding: str | None = None  # real CASME II coding file; default: found in casme2_root or its parent
     casme2_sample_list: Literal["benchmark", "coding"] = "benchmark"  # benchmark = coding file + sub24/EP02_07 (130)
@@ -166,10 +168,10 @@ def database_root(params: RunParams, database: str) -> Path:
         from madtn_utils.data.synth import synthetic_roots
         from madtn_utils.data.synth_write import write_synthetic
 
-        out = Path(d.synthetic_dir) / f"{d.synthetic}-seed{d.synthetic_seed}"
+        out = Path(d.synthetic_dir) / f"{d.synthetic}-seed{d.synthetic_seed}-shift{shift_tag(d.shift)}"
         if not out.is_dir():
             write_synthetic(out, size=d.synthetic, seed=d.synthetic_seed, jobs=params.n_jobs,
-                            progress=d.synthetic == "paper")
+                            progress=d.synthetic == "paper", shift=d.shift)
         return Path(synthetic_roots(out)[database])
     root = d.casme2_root if database == "casme2" else d.smic_root
     if root is None:
