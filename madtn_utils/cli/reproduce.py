@@ -84,8 +84,10 @@ def parse_only(text: str | None) -> tuple[str, ...] | None:
     if text is None:
         return None
     only = tuple(dict.fromkeys(o.strip() for o in text.split(",") if o.strip()))
+    if only == ("all",):
+        return OUTPUTS
     if not only:
-        raise ValueError(f"--only {text!r}: expected a comma-separated selection of {', '.join(OUTPUTS)}")
+        raise ValueError(f"--only {text!r}: expected a comma-separated selection of {', '.join(OUTPUTS)} (or all)")
     return only
 
 
@@ -99,10 +101,10 @@ def reproduce(params_file: str, *, only=None, jobs: int | None = None, scheduler
     """
     from madtn_utils.suite.params import load_params
     from madtn_utils.suite.execute import connect
-    from madtn_utils.suite.grid import OUTPUTS, grid_for
+    from madtn_utils.suite.grid import DEFAULT_OUTPUTS, grid_for
 
     params = load_params(params_file)
-    only = tuple(OUTPUTS if only is None else only)
+    only = tuple(DEFAULT_OUTPUTS if only is None else only)
     specs = grid_for(params, only)
     check_jobs(jobs)
     jobs = params.n_jobs if jobs is None else (jobs or os.cpu_count() or 1)
@@ -120,9 +122,10 @@ def reproduce(params_file: str, *, only=None, jobs: int | None = None, scheduler
 
 
 def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs, scheduler, overwrite, progress) -> Path:
-    from madtn_utils.config import to_dict
+    from madtn_utils.config import config_hash, to_dict
     from madtn_utils.files import write_json
     from madtn_utils.suite.params import load_domain
+    from madtn_utils.suite.spec import spec_params
     from madtn_utils.suite.report import write_report
     from madtn_utils.suite.execute import execute_notebook, run_grid
     from madtn_utils.suite.grid import NOTEBOOKS
@@ -131,8 +134,13 @@ def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs,
     _save_params(run_root, to_dict(params), overwrite)
     stages = {}
     t0 = time.perf_counter()
-    for db in sorted({d for s in specs for d in parse_task(s.task)}):
-        load_domain(params, db, progress=progress)
+    inputs = {}  # every (data, preprocessing) the runs need, once: a shift study needs its own databases
+    for spec in specs:
+        p = spec_params(params, spec)
+        for db in parse_task(spec.task):
+            inputs.setdefault((config_hash(p.data, p.preprocess), db), (p, db))
+    for p, db in sorted(inputs.values(), key=lambda v: (config_hash(v[0].data, v[0].preprocess), v[1])):
+        load_domain(p, db, progress=progress)
     stages["data_and_preprocess"] = round(time.perf_counter() - t0, 1)
     t0 = time.perf_counter()
     results = run_grid(params_file, specs, run_root, jobs=jobs, scheduler=scheduler, progress=progress)
@@ -142,8 +150,9 @@ def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs,
     t0 = time.perf_counter()
     for name in dict.fromkeys(NOTEBOOKS[o] for o in only):
         parameters = {"params_file": str(Path(params_file).resolve()), "run_missing": False}
-        if name == NOTEBOOKS["table3"]:  # 03 makes Table 3, Table 4 or both: the selected ones
-            parameters["tables"] = ",".join(o for o in only if NOTEBOOKS[o] == name)
+        if name in (NOTEBOOKS["table3"], NOTEBOOKS["gap"]):  # 03 and 09 make the selected ones of their outputs
+            parameters["tables" if name == NOTEBOOKS["table3"] else "sections"] = ",".join(
+                o for o in only if NOTEBOOKS[o] == name)
         execute_notebook(name, run_root, parameters)
     stages["notebooks"] = round(time.perf_counter() - t0, 1)
     report = write_report(run_root, to_dict(params))
@@ -163,7 +172,8 @@ def _cmd(args) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("reproduce", help="regenerate Tables 3-5 and Figures 5-6 (papermill grid, resumable)")
     p.add_argument("--params", required=True, help="params YAML (params/smoke.yaml, params/synthetic.yaml, params/paper.yaml)")
-    p.add_argument("--only", default=None, help="comma-separated subset of table3,table4,table5,fig5,fig6")
+    p.add_argument("--only", default=None, help="comma-separated subset of table3,table4,table5,fig5,fig6,gap (the default), "
+                   "kernel,controls,shift (beyond the paper), or all")
     p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the params' jobs; 0 = all cores)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port) to run the grid on")
     p.add_argument("--overwrite", action="store_true", help="reuse a run folder made with other params")

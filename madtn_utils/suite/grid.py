@@ -19,13 +19,24 @@ from pathlib import Path
 
 from madtn_utils.suite.spec import METRICS_FILE, RunSpec, recorded_hash, run_slug
 
-__all__ = ["OUTPUTS", "NOTEBOOKS", "FULL", "TRAIN", "grid_for", "run_dir_of", "is_finished", "notebooks_dir"]
+__all__ = ["OUTPUTS", "DEFAULT_OUTPUTS", "NOTEBOOKS", "MEDIAN", "CONTROL_RUNS", "SHIFT_COMPONENTS", "FULL", "TRAIN", "grid_for", "run_dir_of", "is_finished", "notebooks_dir"]
 
-OUTPUTS = ("table3", "table4", "table5", "fig5", "fig6")
+#: The paper's outputs, then ours beyond it: the domain gap (no runs of its own), the median
+#: kernel on every task, the negative controls and the shift study.
+OUTPUTS = ("table3", "table4", "table5", "fig5", "fig6", "gap", "kernel", "controls", "shift")
+#: What ``madtn reproduce`` makes without ``--only``: the paper's outputs and the domain gap.
+DEFAULT_OUTPUTS = ("table3", "table4", "table5", "fig5", "fig6", "gap")
 #: The notebook that makes each output.
 NOTEBOOKS = {"table3": "03_tables_3_4", "table4": "03_tables_3_4", "table5": "04_ablation_table_5",
-             "fig6": "05_lambda_figure_6", "fig5": "06_confusion_figure_5"}
+             "fig6": "05_lambda_figure_6", "fig5": "06_confusion_figure_5", "shift": "07_shift_study",
+             "gap": "09_mmd_study", "kernel": "09_mmd_study", "controls": "09_mmd_study"}
+#: Overrides of the study runs.
+MEDIAN = {"train.mmd_kernel": "median"}
 FULL = "onOF-Face-endOF"
+#: The negative controls (components, overrides): labels permuted, flow zeroed, MMD maximised, apex = onset.
+CONTROL_RUNS = ((FULL, {"train.control": "permute_source_labels"}), ("Face", {}),
+                (FULL, {"train.control": "flip_mmd"}), (FULL, {"preprocess.apex": "onset"}))
+SHIFT_COMPONENTS = ("action_units", "distractors", "sampling", "spurious")
 TRAIN = "02_train"
 
 
@@ -47,15 +58,19 @@ def _nothing_to_make(params, only) -> str | None:
         if out in only and not set(e.tasks) & set(tasks):
             return (f"--only {out}: experiments.tasks holds no {protocol} task ({', '.join(tasks)}): "
                     f"nothing to make {name} from")
+    if "shift" in only and params.data.synthetic is None:
+        return "--only shift: the shift study needs synthetic data (data.synthetic is null): nothing to vary"
     for out, name, keys in (("fig5", "Figure 5", ("tasks",)), ("table5", "Table 5", ("ablation_tasks", "ablation_components")),
-                            ("fig6", "Figure 6", ("lambda_tasks", "lambdas"))):
+                            ("fig6", "Figure 6", ("lambda_tasks", "lambdas")), ("gap", "the domain gap", ("tasks",)),
+                            ("kernel", "the kernel table", ("tasks",)), ("controls", "the controls", ("control_tasks",)),
+                            ("shift", "the shift study", ("shift_tasks", "shift_strengths"))):
         empty = [k for k in keys if not getattr(e, k)]
         if out in only and empty:
             return f"--only {out}: experiments.{empty[0]} is empty: nothing to make {name} from"
     return None
 
 
-def grid_for(params, only=OUTPUTS) -> list[RunSpec]:
+def grid_for(params, only=DEFAULT_OUTPUTS) -> list[RunSpec]:
     """The distinct runs the selected outputs need, in a stable order (duplicates shared).
 
     ValueError naming ``--only`` for an unknown or empty selection, and for a selected
@@ -83,9 +98,27 @@ def grid_for(params, only=OUTPUTS) -> list[RunSpec]:
         specs += [RunSpec(t, lam, FULL) for t in e.tasks if t in wanted]
     if "table5" in only:
         specs += [RunSpec(t, lam, c) for t in e.ablation_tasks for c in e.ablation_components]
-    if "fig6" in only:
+    if "fig6" in only or "gap" in only:
         specs += [RunSpec(t, float(x), FULL) for t in e.lambda_tasks for x in e.lambdas]
-    return list(dict.fromkeys(specs))
+    return list(dict.fromkeys(specs + _study_specs(params, only)))
+
+
+def _study_specs(params, only) -> list[RunSpec]:
+    """The runs of the outputs beyond the paper (module constants)."""
+    e, lam, specs = params.experiments, float(params.train.lam), []
+    if "gap" in only:
+        specs += [RunSpec(t, lam, FULL) for t in e.tasks]
+    if "kernel" in only:
+        specs += [RunSpec(t, x, FULL, tuple(o.items())) for t in e.tasks for x, o in ((lam, {}), (lam, MEDIAN), (0.0, {}))]
+    if "controls" in only:
+        specs += [RunSpec(t, x, FULL) for t in e.control_tasks for x in (lam, 0.0)]
+        specs += [RunSpec(t, lam, c, tuple(o.items())) for t in e.control_tasks for c, o in CONTROL_RUNS]
+    if "shift" in only:
+        for t in e.shift_tasks:
+            for strength in e.shift_strengths:
+                shift = {f"data.shift.{c}": float(strength) for c in SHIFT_COMPONENTS}
+                specs += [RunSpec(t, x, FULL, tuple({**shift, **o}.items())) for x, o in ((0.0, {}), (lam, {}), (lam, MEDIAN))]
+    return specs
 
 
 def run_dir_of(run_root: Path, spec: RunSpec) -> Path:

@@ -58,9 +58,12 @@ class ExperimentParams:
     ablation_components: tuple[str, ...] = ("Face", "onOF-Face", "onOF-endOF", "onOF-Face-endOF")  # Table 5 rows
     lambda_tasks: tuple[str, ...] = ("C->H", "C->V")  # Figure 6
     lambdas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0)  # Figure 6 grid (paper: not given)
+    control_tasks: tuple[str, ...] = ("C->H", "H->N")  # negative controls (--only controls; beyond the paper)
+    shift_tasks: tuple[str, ...] = ("C->H", "H->N")  # shift study (--only shift; synthetic data only)
+    shift_strengths: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # shift study: every data.shift component set to each
 
     def __post_init__(self):
-        for name in ("tasks", "ablation_tasks", "lambda_tasks"):
+        for name in ("tasks", "ablation_tasks", "lambda_tasks", "control_tasks", "shift_tasks"):
             values = getattr(self, name)
             for i, task in enumerate(values):
                 try:
@@ -75,6 +78,9 @@ class ExperimentParams:
         for i, lam in enumerate(self.lambdas):
             if lam < 0:
                 raise ValueError(f"lambdas[{i}]: expected λ >= 0, got {lam:g}")
+        for i, strength in enumerate(self.shift_strengths):
+            if not 0 <= strength <= 1:
+                raise ValueError(f"shift_strengths[{i}]: expected a strength in [0, 1], got {strength:g}")
 
 
 @dataclass(frozen=True)

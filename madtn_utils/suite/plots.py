@@ -1,4 +1,5 @@
-"""Plots: map gallery (Figure 3), confusion matrices (Figure 5), accuracy against λ (Figure 6).
+"""Plots: map gallery (Figure 3), confusion matrices (Figure 5), accuracy against λ (Figure 6), and
+beyond the paper: the domain gap against λ and the shift study.
 
 Every function takes ``ax=None`` (or ``axes=None``), draws, and returns the Axes; none
 calls ``show()`` or saves: notebooks save (:func:`save_figure` writes PNG and PDF
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_map_gallery", "plot_confusion", "plot_confusion_grid", "plot_lambda_curve", "save_figure"]
+__all__ = ["plot_map_gallery", "plot_confusion", "plot_confusion_grid", "plot_lambda_curve", "plot_gap_vs_lambda",
+           "plot_shift_study", "save_figure"]
 
 CLASSES = ("positive", "negative", "surprise")
 
@@ -110,6 +112,41 @@ def plot_lambda_curve(table, *, ax=None):
             ax.axhline(float(zero["accuracy_mean"].iloc[0]) * 100, ls="--", lw=1, color=colour, label=f"{name}, λ = 0")
     ax.set_xlabel("λ (MMD weight)"), ax.set_ylabel("target accuracy (%)")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+    return ax
+
+
+def plot_gap_vs_lambda(table, *, ax=None, measure: str = "mmd2"):
+    """The domain gap after training (``measure``: ``mmd2`` or ``domain_clf``, with ``*_std``) against λ per
+    task, from :func:`~madtn_utils.suite.studies.gap_table`; dotted: the untrained network's gap."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.5))
+    for i, (task, group) in enumerate(table.groupby("task", sort=False)):
+        group = group.sort_values("lam")
+        name = str(task).replace("->", "→")
+        ax.errorbar(group["lam"], group[measure], yerr=group[f"{measure}_std"], marker="o", capsize=3, color=f"C{i}",
+                    label=name)
+        ax.plot(group["lam"], group[f"{measure}_init"], ls=":", color=f"C{i}", label=f"{name}, untrained")
+    ax.set_xlabel("λ (MMD weight)")
+    ax.set_ylabel({"mmd2": "MMD² (median-heuristic kernel)", "domain_clf": "domain classifier (balanced acc.)"}[measure])
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+    return ax
+
+
+def plot_shift_study(table, *, task: str, ax=None):
+    """Target accuracy (%) against shift strength for each method on ``task``, mean ± std over seeds,
+    from :func:`~madtn_utils.suite.studies.shift_table`."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.2))
+    for i, (method, group) in enumerate(table[table["task"] == task].groupby("method", sort=True)):
+        group = group.sort_values("strength")
+        ax.errorbar(group["strength"], group["accuracy"] * 100, yerr=group["accuracy_std"] * 100, marker="o", capsize=3,
+                    color=f"C{i}", label=method)
+    ax.set_title(str(task).replace("->", "→")), ax.set_xlabel("shift strength"), ax.set_ylabel("target accuracy (%)")
+    ax.legend(fontsize=7)
     return ax
 
 

@@ -24,7 +24,7 @@ from madtn_utils.files import atomic_write_text
 from madtn_utils.suite.reference import AUDIT_CLASSES, audit_accuracies, paper_table_5, paper_tables_3_4
 from madtn_utils.suite.tables import table_note, to_html
 
-__all__ = ["provenance", "audit_table", "audit_summary", "write_report", "SECTIONS"]
+__all__ = ["provenance", "plain_html", "audit_table", "audit_summary", "write_report", "SECTIONS"]
 
 #: (heading, kind, file stem, caption)
 SECTIONS = (
@@ -33,6 +33,17 @@ SECTIONS = (
     ("Table 5", "table", "table5", "Ablation of the input components on C→H, C→V, H→N"),
     ("Figure 5", "figure", "figure5", "Confusion matrices of MADTN on the 12 tasks (rows: true class; row-normalised, summed over seeds)"),
     ("Figure 6", "figure", "figure6", "Target accuracy against λ on C→H and C→V; dashed: λ = 0 (no MMD)"),
+    ("Domain gap", "plain", "domain_gap", "Beyond the paper. Per full-input run: MMD² with one median-heuristic Gaussian and "
+     "the balanced accuracy of a logistic-regression domain classifier (chance 0.5; domain labels only), on the final "
+     "features of all source and target maps, before training (_init, the untrained network) and after; mean over seeds."),
+    ("Domain gap against λ", "figure", "gap_lambda", "Beside Figure 6: the gap after training against λ (dotted: untrained)."),
+    ("Beyond the paper: the median kernel", "plain", "kernel", "The paper's fixed bandwidths σ ∈ {1, 2, 4, 8, 16} "
+     "against the median kernel of DAN (σ² = median d²·2^k, k = −2…2) at the same λ, and λ = 0 (`--only kernel`)."),
+    ("Negative controls", "plain", "controls", "Each control against the full MADTN of its task: margin = full − control "
+     "(accuracy), spread = the larger seed std of the two; 'separates' when the margin exceeds the spread (`--only controls`)."),
+    ("Shift study", "figure", "shift_study", "Target accuracy against the strength of every synthetic shift component "
+     "(`--only shift`), mean ± std over seeds."),
+    ("Shift study (data)", "plain", "shift_study", "The numbers behind the shift study."),
 )
 _PACKAGES = ("madtn", "torch", "numpy", "pandas", "opencv-contrib-python-headless", "scikit-learn",
              "papermill", "matplotlib", "seaborn", "dask", "distributed")
@@ -73,11 +84,34 @@ def _section(run_root: Path, heading: str, kind: str, stem: str, caption: str) -
         long = pd.read_csv(path)
         out.append(to_html(long, row="components" if stem == "table5" else "method", classes="tbl res"))
         out.append(f"<p class='note'>{html.escape(table_note(long))}</p>")
+    elif kind == "plain":
+        path = run_root / "tables" / f"{stem}.csv"
+        if not path.is_file():
+            return "\n".join(out + [f"<p><em>Not produced in this run ({path.name} missing).</em></p>"])
+        out.append(plain_html(pd.read_csv(path)))
     else:
         path = run_root / "figures" / f"{stem}.png"
         width = "100%" if stem == "figure5" else "720px"
         out.append(_img(path, width) if path.is_file() else f"<p><em>Not produced in this run ({path.name} missing).</em></p>")
     return "\n".join(out)
+
+
+def plain_html(table: pd.DataFrame) -> str:
+    """A study table as HTML: accuracies and rates in % (2 decimals), other numbers with 4 digits, tasks with arrows.
+
+    >>> "50.00" in plain_html(pd.DataFrame({"task": ["C->H"], "accuracy": [0.5], "mmd2": [0.01234]}))
+    True
+    """
+    t = table.copy()
+    for col in t.columns:
+        if col == "task":
+            t[col] = t[col].astype(str).str.replace("->", "→")
+        elif col.split("_")[0] in ("accuracy", "majority", "chance", "margin", "spread") and t[col].dtype.kind == "f":
+            t[col] = (100 * t[col]).map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+            t = t.rename(columns={col: f"{col} (%)"})
+        elif t[col].dtype.kind == "f":
+            t[col] = t[col].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
+    return t.to_html(classes="tbl", border=0, index=False, escape=True)
 
 
 def audit_table() -> pd.DataFrame:
@@ -136,8 +170,10 @@ def write_report(run_root: str | Path, params_dict: dict) -> Path:
     run_root = Path(run_root)
     audit = audit_table()
     prov = provenance(params_dict, run_root)
-    data_note = (f"synthetic databases ({params_dict['data']['synthetic']}, seed {params_dict['data']['synthetic_seed']})"
-                 if params_dict["data"]["synthetic"] else "the real databases (paths in the params below)")
+    d = params_dict["data"]
+    shift = ", ".join(f"{k} {v:g}" for k, v in (d.get("shift") or {}).items())
+    data_note = (f"synthetic databases ({d['synthetic']}, seed {d['synthetic_seed']}; shift strengths: {shift or 'none'})"
+                 if d["synthetic"] else "the real databases (paths in the params below)")
     body = [
         f"<h1>MADTN reproduction: {html.escape(params_dict['name'])}</h1>",
         f"<p>Data: {html.escape(data_note)}. Paper: Xia, Zheng, Zong, Jiang, <em>Motion Attention Deep Transfer Network "

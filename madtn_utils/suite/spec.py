@@ -95,7 +95,8 @@ def run_config(params: RunParams, spec: RunSpec) -> dict:
     cfg = dataclasses.replace(params.train, lam=float(spec.lam), components=spec.components)
     data = to_dict(params.data)
     # synthetic: size and seed make byte-identical databases wherever they are written; real: the roots
-    unused = ("synthetic_dir", "casme2_root", "casme2_coding", "smic_root") if data["synthetic"] else ("synthetic_dir", "synthetic_seed")
+    unused = (("synthetic_dir", "casme2_root", "casme2_coding", "smic_root") if data["synthetic"]
+              else ("synthetic_dir", "synthetic_seed", "shift"))
     data = {k: v for k, v in data.items() if k not in unused}
     return {"task": spec.task, "seeds": [int(s) for s in params.seeds], "data": data,
             "preprocess": to_dict(params.preprocess), "preprocess_version": PREPROCESS_VERSION, "train": to_dict(cfg)}
