@@ -131,3 +131,19 @@ def test_reproduce_the_studies_end_to_end(tmp_path):
         assert f"<h2>{heading}</h2>" in html
     assert (run / "figures" / "shift_study.png").is_file() and (run / "figures" / "gap_lambda.png").is_file()
     assert len(list((tmp_path / "synthetic").iterdir())) == 2  # strength 0, and 1 (= the default shift: one folder)
+
+
+def test_flow_zeroed_control_falls_to_chance_where_the_class_is_in_the_flow():
+    """Control (b) on small data: the class lives in the flow channels only, so Face-only is at chance
+    while the full map learns (the same training otherwise)."""
+    from madtn_utils.train.hparams import TrainConfig
+    from madtn_utils.train.loop import train_task
+
+    from test_train import synth_domain
+
+    src, tgt = synth_domain("smic-hs", shift=False, seed=1), synth_domain("smic-vis", shift=True, seed=2)
+    cfg = TrainConfig(epochs=5, batch_size=16, device="cpu", lam=0.0)
+    full = [train_task(src, tgt, cfg, seed=s).metrics["accuracy"] for s in (0, 1)]
+    face = [train_task(src, tgt, TrainConfig(**{**cfg.__dict__, "components": "Face"}), seed=s).metrics["accuracy"]
+            for s in (0, 1)]
+    assert min(full) > 0.6 and max(face) < 0.5, (full, face)
