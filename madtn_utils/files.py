@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "write_json", "read_json"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "write_json", "read_json", "os_reason", "writable_dir"]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes, *, overwrite: bool = True) -> Path:
@@ -62,3 +62,39 @@ def read_json(path: str | Path):
         raise FileNotFoundError(f"{path} does not exist: expected a JSON file") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON: {exc}") from None
+
+
+def os_reason(exc: OSError) -> str:
+    """``no space left on device``, ``permission denied``, ... (an OSError's message without the path)."""
+    return (exc.strerror or str(exc)).lower() if isinstance(exc, OSError) else str(exc)
+
+
+def writable_dir(path: str | Path, label: str, error: type[Exception] = ValueError) -> Path:
+    """``path`` created if needed and shown writable (a probe file written and removed) before any work.
+
+    ``label`` names it in the error (``"out_dir '/x'"``); ``error`` is the exception raised.
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "f"
+    >>> _ = f.write_text("x")
+    >>> writable_dir(f, f"out_dir {f.name!r}")
+    Traceback (most recent call last):
+    ...
+    ValueError: out_dir 'f' is a file: expected a folder (or a path where one can be created)
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise error(f"{label} is a file: expected a folder (or a path where one can be created)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        why = f"{str(blocker)!r} is a file" if blocker is not None else os_reason(exc)
+        raise error(f"{label} cannot be created: {why}; expected a path where a folder can be created") from None
+    probe = path / f".tmp-probe-{os.getpid()}"
+    try:
+        probe.write_bytes(b"probe")
+        probe.unlink()
+    except OSError as exc:
+        raise error(f"{label} is not writable: {os_reason(exc)}; expected a folder this user can write") from None
+    return path

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from madtn_utils.cli import main
 from madtn_utils.config import from_dict
@@ -20,6 +19,8 @@ from madtn_utils.suite.spec import RunSpec, recorded_hash, run_hash
 from madtn_utils.suite.runs import train_run
 from madtn_utils.train.hparams import TrainConfig
 from madtn_utils.train.loop import TrainingDivergedError, train_task
+
+from tiny import write_params
 
 from test_train import synth_domain
 
@@ -37,18 +38,8 @@ def shared(tmp_path_factory):
 
 
 def _params(folder: Path, shared: Path, name: str = "t", **changes) -> Path:
-    data = json.loads(json.dumps(TINY))
-    data.update(name=name, cache_dir=str(shared / "cache"), output_dir=str(folder / "outputs"))
-    data["data"]["synthetic_dir"] = str(shared / "synthetic")
-    for dotted, value in changes.items():
-        node = data
-        *parents, leaf = dotted.split("__")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True))
-    return path
+    """A tiny params file; ``changes`` as ``train__epochs=2`` (nested keys joined by ``__``)."""
+    return write_params(TINY, folder, shared, name, **changes)
 
 
 # --- params -----------------------------------------------------------------------------------
@@ -127,7 +118,7 @@ def test_out_that_is_a_file_fails_before_training(tmp_path, shared, monkeypatch,
     monkeypatch.setattr(runs_mod, "train_seeds", lambda *a, **k: pytest.fail("trained before checking --out"))
     assert main(["train", "--params", str(params), "--source", "H", "--target", "V", "--out", str(target)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"madtn train: error: out_dir {str(target)!r} is a file: expected a folder for the run's outputs"]
+    assert err == [f"madtn train: error: out_dir {str(target)!r} is a file: expected a folder (or a path where one can be created)"]
 
 
 def test_a_write_error_after_training_keeps_the_result(tmp_path, shared, monkeypatch):

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from madtn_utils.cli import main
 from madtn_utils.procs import NotebookFailed, remove_stale, stale_pid
@@ -23,6 +22,8 @@ from madtn_utils.suite.execute import run_grid
 from madtn_utils.suite.grid import grid_for, is_finished, run_dir_of
 from madtn_utils.suite.params import load_domain, load_params
 from madtn_utils.suite.spec import RunSpec, recorded_hash, run_hash
+
+from tiny import write_params
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -46,18 +47,7 @@ def shared(tmp_path_factory):
 
 def _params(folder: Path, shared: Path, name: str = "t", **changes) -> Path:
     """A tiny params file; ``changes`` as ``train__epochs=2`` (nested keys joined by ``__``)."""
-    data = json.loads(json.dumps(TINY))
-    data.update(name=name, cache_dir=str(shared / "cache"), output_dir=str(folder / "outputs"))
-    data["data"]["synthetic_dir"] = str(shared / "synthetic")
-    for dotted, value in changes.items():
-        node = data
-        *parents, leaf = dotted.split("__")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return write_params(TINY, folder, shared, name, **changes)
 
 
 def _dead_pid() -> int:

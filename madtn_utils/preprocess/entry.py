@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from madtn_utils.files import os_reason, writable_dir
 from madtn_utils.preprocess.domain import DomainData
 
 __all__ = ["CacheDirError", "READ_ERRORS", "ARRAYS", "check_cache_dir", "write_entry", "read_entry", "load_cached",
@@ -48,33 +49,13 @@ class CacheDirError(ValueError):
     """``preprocess.cache_dir`` cannot be created, written, or cleaned up."""
 
 
-def _reason(exc: OSError) -> str:
-    """``no space left on device``, ``permission denied``, ... (the message without the path)."""
-    return (exc.strerror or str(exc)).lower() if isinstance(exc, OSError) else str(exc)
-
-
 def _label(cache_dir: Path) -> str:
     return f"preprocess.cache_dir {str(cache_dir)!r}"
 
 
 def check_cache_dir(cache_dir: str | Path) -> Path:
     """Create ``cache_dir`` if needed and write and delete a probe file in it; :class:`CacheDirError` otherwise."""
-    path = Path(cache_dir)
-    if path.exists() and not path.is_dir():
-        raise CacheDirError(f"{_label(path)} is a file: expected a folder (or a path where one can be created)")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-        why = f"{str(blocker)!r} is a file" if blocker is not None else _reason(exc)
-        raise CacheDirError(f"{_label(path)} cannot be created: {why}; expected a path where a folder can be created") from None
-    probe = path / f".tmp-probe-{os.getpid()}"
-    try:
-        probe.write_bytes(b"probe")
-        probe.unlink()
-    except OSError as exc:
-        raise CacheDirError(f"{_label(path)} is not writable: {_reason(exc)}; expected a folder this user can write") from None
-    return path
+    return writable_dir(cache_dir, _label(Path(cache_dir)), CacheDirError)
 
 
 def write_entry(folder: Path, arrays: dict, manifest: pd.DataFrame, meta: dict) -> None:
@@ -102,7 +83,7 @@ def write_entry(folder: Path, arrays: dict, manifest: pd.DataFrame, meta: dict) 
         shutil.rmtree(tmp, ignore_errors=True)  # best effort; the error that matters is raised below
         if isinstance(exc, OSError):
             raise CacheDirError(f"{_label(folder.parent)}: could not write the cache entry {folder.name}: "
-                                f"{_reason(exc)}; expected a writable folder with room for the maps") from None
+                                f"{os_reason(exc)}; expected a writable folder with room for the maps") from None
         raise
 
 
@@ -142,7 +123,7 @@ def move_aside(folder: Path) -> Path | None:
         return None
     except OSError as exc:
         raise CacheDirError(f"{_label(folder.parent)}: the unreadable cache entry {folder.name} cannot be moved "
-                            f"aside: {_reason(exc)}; expected a writable folder (or delete the entry)") from None
+                            f"aside: {os_reason(exc)}; expected a writable folder (or delete the entry)") from None
     return target
 
 
@@ -177,7 +158,7 @@ def remove_stale_temps(cache_dir: str | Path) -> tuple[list[Path], list[str]]:
         except FileNotFoundError:  # another run removed it first
             continue
         except OSError as exc:
-            failures.append(f"{entry}: {_reason(exc)}")
+            failures.append(f"{entry}: {os_reason(exc)}")
             continue
         removed.append(entry)
     return removed, failures

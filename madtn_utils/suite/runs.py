@@ -16,7 +16,6 @@ on the device once, and writes into ``out_dir``:
 from __future__ import annotations
 
 import dataclasses
-import os
 import platform
 import tempfile
 import time
@@ -27,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from madtn_utils.config import to_dict
-from madtn_utils.files import atomic_write_text, write_json
+from madtn_utils.files import atomic_write_text, writable_dir, write_json
 from madtn_utils.preprocess.domain import CLASSES
 from madtn_utils.suite.params import RunParams, load_domain
 from madtn_utils.suite.spec import METRICS_FILE, RunSpec, RunWarning, run_config, run_hash, spec_params
@@ -100,17 +99,7 @@ def run_summary(results) -> dict:
 
 def check_out_dir(out_dir: str | Path) -> Path:
     """``out_dir`` created and shown writable (a probe file) before any work; ValueError naming it otherwise."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir {str(out)!r} is a file: expected a folder for the run's outputs")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-probe-{os.getpid()}"
-        probe.write_bytes(b"madtn")
-        probe.unlink()
-    except OSError as exc:
-        raise ValueError(f"out_dir {str(out)!r} cannot be written ({exc.strerror or exc}): expected a writable folder") from None
-    return out
+    return writable_dir(out_dir, f"out_dir {str(out_dir)!r}")
 
 
 def save_run(out: Path, preds: pd.DataFrame, hist: pd.DataFrame, record: dict) -> None:
