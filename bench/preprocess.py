@@ -26,6 +26,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+
+import sys
+
+# runnable from a plain copy of the tree (no editable install): the package sits beside bench/
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from madtn_utils.preprocess.detect import centre_box, expand_box, make_detector
 from madtn_utils.preprocess.flow import FlowParams, make_flow
 from madtn_utils.data.types import IndexWarning

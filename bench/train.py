@@ -30,6 +30,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+
+import sys
+from pathlib import Path
+
+# runnable from a plain copy of the tree (no editable install): the package sits beside bench/
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from madtn_utils.train.augment import rotate_batch
 from madtn_utils.preprocess.domain import DomainData, component_mask
 from madtn_utils.train.hparams import TrainConfig
