@@ -30,7 +30,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-
 import sys
 from pathlib import Path
 
