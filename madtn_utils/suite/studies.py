@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["CONTROLS", "majority_rate", "gap_table", "kernel_table", "controls_table", "shift_table",
+__all__ = ["CONTROLS", "majority_rate", "gap_table", "kernel_table", "kernel_wide", "controls_table", "shift_table",
            "SHIFT_COMPONENTS"]
 
 FULL = "onOF-Face-endOF"
@@ -75,6 +75,24 @@ def kernel_table(runs: pd.DataFrame, *, tasks, lam: float) -> pd.DataFrame:
                              "mmd2_after": r["gap_mmd2_median_mean"]})
     return pd.DataFrame(rows, columns=["method", "task", "accuracy", "accuracy_std", "mean_f1", "mean_f1_std", "seeds",
                                        "mmd2_after"])
+
+
+def kernel_wide(kernels: pd.DataFrame) -> pd.DataFrame:
+    """:func:`kernel_table` as methods × tasks, cells ``accuracy ± std`` (%), and the mean over tasks.
+
+    >>> t = pd.DataFrame({"method": ["a", "a"], "task": ["C->H", "H->N"], "accuracy": [0.5, 0.25],
+    ...                   "accuracy_std": [0.01, 0.0]})
+    >>> kernel_wide(t).iloc[0].tolist()
+    ['a', '50.00 ± 1.00', '25.00 ± 0.00', '37.50']
+    """
+    acc = kernels.pivot(index="method", columns="task", values="accuracy")
+    std = kernels.pivot(index="method", columns="task", values="accuracy_std")
+    order = list(dict.fromkeys(kernels["method"]))
+    tasks = list(dict.fromkeys(kernels["task"]))
+    out = pd.DataFrame({t: [f"{100 * acc.loc[m, t]:.2f} ± {100 * std.loc[m, t]:.2f}" for m in order] for t in tasks})
+    out.insert(0, "method", order)
+    out["mean"] = [f"{100 * acc.loc[m, tasks].mean():.2f}" for m in order]
+    return out
 
 
 def controls_table(runs: pd.DataFrame, *, tasks, lam: float) -> pd.DataFrame:
