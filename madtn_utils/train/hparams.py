@@ -65,6 +65,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" = CUDA when available, else CPU
     deterministic: bool = True  # torch.use_deterministic_algorithms(True, warn_only=True) during a run
     eval_batch_size: int = 256  # maps per forward pass at evaluation (memory only)
+    cpu_threads: int = 1  # torch CPU threads while training: float sums, so the numbers, depend on it; 0 = leave as set
 
     def __post_init__(self):
         checks = [
@@ -81,6 +82,7 @@ class TrainConfig:
             ("normalize", self.normalize in ("unit", "source"), "'unit' or 'source'"),
             ("dropout", 0 <= self.dropout < 1, "a probability in [0, 1)"),
             ("eval_batch_size", self.eval_batch_size >= 1, "an integer >= 1"),
+            ("cpu_threads", self.cpu_threads >= 0, "0 (leave as set) or a number of threads"),
         ]
         for name, ok, expected in checks:
             if not ok:

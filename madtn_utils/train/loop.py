@@ -122,9 +122,11 @@ def predict_proba(model, prepared: PreparedTask, batch_size: int = 256) -> np.nd
 
 
 @contextlib.contextmanager
-def _seeded(seed: int, device: torch.device, deterministic: bool):
-    """Seed the global RNGs used by init and dropout; restore them and the determinism flags after."""
+def _seeded(seed: int, device: torch.device, deterministic: bool, threads: int = 0):
+    """Seed the global RNGs used by init and dropout, and set ``threads`` torch CPU threads (0: leave);
+    restore them, the thread count and the determinism flags after."""
     prev = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    prev_threads = torch.get_num_threads()
     cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.random.default_generator.manual_seed(seed)
@@ -133,10 +135,13 @@ def _seeded(seed: int, device: torch.device, deterministic: bool):
                 torch.cuda.manual_seed(seed)
         if deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
+        if threads:
+            torch.set_num_threads(threads)
         try:
             yield
         finally:
             torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
+            torch.set_num_threads(prev_threads)
 
 
 #: A mean epoch loss above this has diverged (CE of 3 classes starts near ln 3 ≈ 1.1): our choice.
@@ -171,7 +176,7 @@ def fit_prepared(prepared: PreparedTask, target: DomainData, config: TrainConfig
         raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
     seed, t0, device = int(seed), time.perf_counter(), prepared.device
     rows, columns = [], history_columns(config)
-    with _seeded(seed, device, config.deterministic):
+    with _seeded(seed, device, config.deterministic, config.cpu_threads):
         gen = torch.Generator(device=device).manual_seed(seed)
         model = build_model(config, prepared.input_size).to(device)
         measured = prepared.source_test_maps is not None  # prepare_task puts them there
