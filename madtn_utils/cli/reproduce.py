@@ -57,7 +57,7 @@ class _RunLock:
                 except (ValueError, ProcessLookupError, FileNotFoundError):
                     self.path.unlink(missing_ok=True)  # stale: its process is gone
                     continue
-                except PermissionError:
+                except PermissionError:  # the process exists (another user's): the lock is live, refuse below
                     pass
                 raise ValueError(f"{self.path.parent}: another madtn reproduce (pid {pid}) is working on this run folder: "
                                  "expected it to finish first (or remove .lock if that process is gone)") from None
