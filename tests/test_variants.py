@@ -178,3 +178,17 @@ def test_training_runs_on_the_configured_thread_count(monkeypatch):
     assert set(seen) == {1} and results[0] == results[1]
     with pytest.raises(ValueError, match=r"cpu_threads: expected 0 \(leave as set\) or a number of threads, got -1"):
         TrainConfig(cpu_threads=-1)
+
+
+def test_a_gpu_index_the_machine_lacks_is_refused(monkeypatch):
+    import torch
+
+    from madtn_utils.train.prepare import device_info, resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match=r"train.device 'cuda:1': expected cuda:0 … cuda:0 \(this machine has 1 GPU\(s\)\)"):
+        resolve_device("cuda:1")
+    assert str(resolve_device("cuda:0")) == "cuda:0"
+    info = device_info(torch.device("cpu"))
+    assert info["device"] == "cpu" and info["torch"] == torch.__version__ and info["cpu_threads"] >= 1

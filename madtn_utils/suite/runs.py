@@ -33,6 +33,7 @@ from madtn_utils.suite.spec import METRICS_FILE, RunSpec, RunWarning, run_config
 from madtn_utils.train.tasks import parse_task, resolve_task
 from madtn_utils.train.gap import GAP_METHOD, summarize_gap
 from madtn_utils.train.loop import resolve_device, train_seeds
+from madtn_utils.train.prepare import device_info
 from madtn_utils.train.metrics import summarize
 
 __all__ = ["train_run", "check_out_dir", "save_run", "class_notes", "per_seed_record", "run_summary"]
@@ -74,7 +75,8 @@ def train_run(params: RunParams, *, source: str, target: str, lam: float | None 
         "n_source_maps": int(len(src.train_maps)), "n_target_samples": len(tgt),
         "summary": run_summary(results), "domain_gap_method": GAP_METHOD, "warnings": notes,
         "per_seed": [per_seed_record(r) for r in results],
-        "device": str(resolve_device(cfg.device)), "host": platform.node(),
+        "device": str(resolve_device(cfg.device)), "device_info": device_info(resolve_device(cfg.device)),
+        "host": platform.node(),
         "seconds": {"data": round(t_data, 3), "train": round(sum(r.seconds for r in results), 3)},
         "preprocess_cache": {src_db: src_info["folder"], tgt_db: tgt_info["folder"]},
         "run_config": run_config(run_params, spec), "train_config": to_dict(cfg), "params": to_dict(params),

@@ -24,6 +24,7 @@ the test problem of ``tests/test_train.py`` with it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,7 @@ from madtn_utils.preprocess.domain import DomainData, component_mask
 from madtn_utils.train.hparams import PERMUTATION_SEED, TrainConfig
 from madtn_utils.train.tasks import task_name
 
-__all__ = ["PreparedTask", "resolve_device", "as_config", "prepare_task", "permuted_labels"]
+__all__ = ["PreparedTask", "resolve_device", "device_info", "as_config", "prepare_task", "permuted_labels"]
 
 
 @dataclass
@@ -60,11 +61,25 @@ class PreparedTask:
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ValueError for CUDA without CUDA."""
+    """``"auto"`` -> CUDA when available, else CPU; ValueError for CUDA without CUDA, or for a
+    ``cuda:N`` this machine does not have."""
     dev = torch.device("cuda" if spec == "auto" and torch.cuda.is_available() else ("cpu" if spec == "auto" else spec))
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {spec!r}: CUDA is not available on this machine (use 'cpu' or 'auto')")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"train.device {spec!r}: expected cuda:0 … cuda:{torch.cuda.device_count() - 1} "
+                         f"(this machine has {torch.cuda.device_count()} GPU(s))")
     return dev
+
+
+def device_info(device: torch.device) -> dict:
+    """What the numbers of a run on ``device`` depend on: GPU name, CUDA and cuDNN versions, TF32 flags."""
+    if device.type != "cuda":
+        return {"device": str(device), "torch": torch.__version__, "cpu_threads": torch.get_num_threads()}
+    return {"device": str(device), "torch": torch.__version__, "gpu": torch.cuda.get_device_name(device),
+            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
+            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
 
 
 def as_config(config) -> TrainConfig:
@@ -119,6 +134,8 @@ def prepare_task(source: DomainData, target: DomainData, config: TrainConfig, de
     if s_hw != t_hw or s_hw[0] != s_hw[1] or source.test_maps.shape[2:] != s_hw:
         raise ValueError(f"maps: expected square maps of one size in both domains, got {tuple(s_hw)} and {tuple(t_hw)}")
     device = resolve_device(config.device) if device is None else torch.device(device)
+    if device.type == "cuda" and config.deterministic:  # cuBLAS reads it at its first call (CUDA docs on reproducibility)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     mask = torch.as_tensor(component_mask(config.components), device=device).view(1, 3, 1, 1)
     src = _to_device_u8(source.train_maps, mask, device)
     tgt = _to_device_u8(target.test_maps, mask, device)
