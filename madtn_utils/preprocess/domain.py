@@ -20,9 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CLASSES", "COMPONENTS", "DomainData", "apply_components", "component_mask"]
+__all__ = ["CLASSES", "COMPONENTS", "FULL", "DomainData", "apply_components", "component_mask"]
 
 CLASSES = ("positive", "negative", "surprise")
+#: The full motion-attention map (Tables 3-4, Figures 5-6).
+FULL = "onOF-Face-endOF"
 #: Table 5 input variants: which of (onOF, face, endOF) are kept.
 COMPONENTS = {
     "Face": (False, True, False),

@@ -15,8 +15,11 @@ of the run under the current params (:func:`is_finished`). Running the grid is
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+from madtn_utils.data.shift import Shift
+from madtn_utils.preprocess.domain import FULL
 from madtn_utils.suite.spec import METRICS_FILE, RunSpec, recorded_hash, run_slug
 
 __all__ = ["OUTPUTS", "DEFAULT_OUTPUTS", "NOTEBOOKS", "MEDIAN", "CONTROL_RUNS", "SHIFT_COMPONENTS", "FULL", "TRAIN", "grid_for", "run_dir_of", "is_finished", "notebooks_dir"]
@@ -32,11 +35,11 @@ NOTEBOOKS = {"table3": "03_tables_3_4", "table4": "03_tables_3_4", "table5": "04
              "gap": "09_mmd_study", "kernel": "09_mmd_study", "controls": "09_mmd_study"}
 #: Overrides of the study runs.
 MEDIAN = {"train.mmd_kernel": "median"}
-FULL = "onOF-Face-endOF"
 #: The negative controls (components, overrides): labels permuted, flow zeroed, MMD maximised, apex = onset.
 CONTROL_RUNS = ((FULL, {"train.control": "permute_source_labels"}), ("Face", {}),
                 (FULL, {"train.control": "flip_mmd"}), (FULL, {"preprocess.apex": "onset"}))
-SHIFT_COMPONENTS = ("action_units", "distractors", "sampling", "spurious")
+#: The shift components the shift study sets together: every field of ``data.shift``.
+SHIFT_COMPONENTS = tuple(f.name for f in dataclasses.fields(Shift))
 TRAIN = "02_train"
 
 

@@ -66,6 +66,7 @@ def train_run(params: RunParams, *, source: str, target: str, lam: float | None 
     notes += class_notes(tgt, "target")  # target labels: read only after training, to score
     for note in notes:
         warnings.warn(f"{task}: {note}", RunWarning, stacklevel=2)
+    device = resolve_device(cfg.device)
     preds = pd.concat([r.predictions for r in results], ignore_index=True)
     hist = pd.concat([r.history.assign(seed=r.seed) for r in results], ignore_index=True)
     record = {
@@ -75,7 +76,7 @@ def train_run(params: RunParams, *, source: str, target: str, lam: float | None 
         "n_source_maps": int(len(src.train_maps)), "n_target_samples": len(tgt),
         "summary": run_summary(results), "domain_gap_method": GAP_METHOD, "warnings": notes,
         "per_seed": [per_seed_record(r) for r in results],
-        "device": str(resolve_device(cfg.device)), "device_info": device_info(resolve_device(cfg.device)),
+        "device": str(device), "device_info": device_info(device),
         "host": platform.node(),
         "seconds": {"data": round(t_data, 3), "train": round(sum(r.seconds for r in results), 3)},
         "preprocess_cache": {src_db: src_info["folder"], tgt_db: tgt_info["folder"]},

@@ -25,19 +25,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["CONTROLS", "majority_rate", "gap_table", "kernel_table", "kernel_wide", "controls_table", "shift_table",
-           "SHIFT_COMPONENTS"]
+from madtn_utils.preprocess.domain import FULL
+from madtn_utils.suite.grid import CONTROL_RUNS, SHIFT_COMPONENTS
+from madtn_utils.suite.tables import variant_name
 
-FULL = "onOF-Face-endOF"
-#: Negative controls: name -> (components, variant of the run, λ: None = the params' λ).
-CONTROLS = {
-    "(a) source labels permuted": (FULL, "control=permute_source_labels", None),
-    "(b) flow channels zeroed (Face)": ("Face", "", None),
-    "(c) MMD sign flipped": (FULL, "control=flip_mmd", None),
-    "(d) apex = onset (no motion)": (FULL, "apex=onset", None),
-}
-#: The shift components the shift study sets together (data/shift.py).
-SHIFT_COMPONENTS = ("action_units", "distractors", "sampling", "spurious")
+__all__ = ["CONTROLS", "majority_rate", "gap_table", "kernel_table", "kernel_wide", "controls_table", "shift_table"]
+
+#: Negative controls: name -> (components, variant of the run, λ: None = the params' λ), one per
+#: :data:`~madtn_utils.suite.grid.CONTROL_RUNS` entry, in its order.
+CONTROLS = {name: (components, variant_name(overrides), None) for name, (components, overrides) in zip(
+    ("(a) source labels permuted", "(b) flow channels zeroed (Face)", "(c) MMD sign flipped",
+     "(d) apex = onset (no motion)"), CONTROL_RUNS, strict=True)}
 
 
 def majority_rate(confusion) -> float:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from madtn_utils.files import atomic_write_text
+from madtn_utils.preprocess.domain import FULL
 from madtn_utils.suite.reference import paper_table_5, paper_tables_3_4
 from madtn_utils.suite.spec import matching_records
 from madtn_utils.train.tasks import TASKS_TYPE_I, TASKS_TYPE_II
@@ -30,7 +31,6 @@ __all__ = ["OURS", "FULL", "GAP_KEYS", "variant_name", "collect_runs", "table_3_
 GAP_KEYS = ("mmd2_median", "domain_clf_bacc", "init_mmd2_median", "init_domain_clf_bacc")
 #: The method name of this reproduction's rows.
 OURS = "MADTN (this reproduction)"
-FULL = "onOF-Face-endOF"
 
 
 def collect_runs(run_root: str | Path, params=None) -> pd.DataFrame:
