@@ -16,7 +16,7 @@ import madtn_utils
 MODULES = sorted(m.name for m in pkgutil.walk_packages(madtn_utils.__path__, "madtn_utils."))
 ROOT = Path(madtn_utils.__file__).parent
 #: Pipeline order: a module may import its own stage and the stages before it.
-STAGES = ["config", "files", "data", "preprocess", "train", "suite", "cli"]
+STAGES = ["config", "files", "data", "preprocess", "train", "baselines", "suite", "cli"]
 
 
 @pytest.mark.parametrize("name", MODULES)
