@@ -137,9 +137,21 @@ def _neighbour(vol: np.ndarray, box, rax: int, cax: int, dr: float, dc: float) -
 
     r0, r1, fr = _axis_terms(*box[rax], dr, rax)
     c0, c1, fc = _axis_terms(*box[cax], dc, cax)
-    # an integer offset has fraction 0: (1-0)·a + 0·b == a exactly, so those terms are skipped
-    row = lambda kr: view(kr, c0) if not fc.any() else (1 - fc) * view(kr, c0) + fc * view(kr, c1)  # noqa: E731
-    return row(r0) if not fr.any() else (1 - fr) * row(r0) + fr * row(r1)
+
+    def row(kr: int) -> np.ndarray:  # (1-dc)·I[kr, c0] + dc·I[kr, c1], in place: the same IEEE operations
+        if not fc.any():  # an integer offset has fraction 0: (1-0)·a + 0·b == a exactly
+            return view(kr, c0)
+        out = np.multiply(1 - fc, view(kr, c0))
+        out += fc * view(kr, c1)
+        return out
+
+    if not fr.any():
+        return row(r0)
+    owned = bool(fc.any())  # row() returned new arrays, else views of vol (never written to)
+    top, bottom = row(r0), row(r1)
+    top = np.multiply(top, 1 - fr, out=top if owned else None)
+    top += np.multiply(bottom, fr, out=bottom if owned else None)
+    return top
 
 
 def _codes(vol: np.ndarray, box, plane: str, config: LbpTopConfig) -> np.ndarray:
@@ -149,9 +161,10 @@ def _codes(vol: np.ndarray, box, plane: str, config: LbpTopConfig) -> np.ndarray
     rp = np.round(-config.radius * np.sin(2 * np.pi * p / config.points), 5)
     cp = np.round(config.radius * np.cos(2 * np.pi * p / config.points), 5)
     centre = vol[tuple(slice(lo, hi) for lo, hi in box)]
-    pattern = np.zeros(centre.shape, np.int64)
+    pattern = np.zeros(centre.shape, np.int32)
     for i in range(config.points):
-        pattern |= ((_neighbour(vol, box, rax, cax, rp[i], cp[i]) - centre) >= 0).astype(np.int64) << i
+        bit = np.greater_equal(_neighbour(vol, box, rax, cax, rp[i], cp[i]) - centre, 0)  # as skimage: a - c >= 0
+        pattern |= bit.astype(np.int32) << i
     return _bins(config.points)[pattern]
 
 
