@@ -62,12 +62,15 @@ class LbpTopConfig:
     radius: int = 3  # R along x, y and t (benchmark: R = 3)
     points: int = 8  # P neighbours on each circle (benchmark: P = 8 -> 59 uniform bins)
     grids: tuple[int, ...] = (1, 2, 4, 8)  # n of each n×n block grid (benchmark: 1, 2, 4, 8 -> 85 blocks)
-    # side of the square face crop, resized with INTER_AREA before LBP-TOP; 112 as in the feature files
-    # of Zong's group ("CrossCorpus_LBPTOP_R3P8_<db>_112by112.mat"); paper: not specified
+    # side of the square face crop, resized with INTER_AREA before LBP-TOP. 112: the LBP-TOP R3P8 files of
+    # Zong's group are named "CrossCorpus_LBPTOP_R3P8_<db>_112by112.mat" (github jiangxingxun/
+    # Seeking_Salient_Facial_Region); the benchmark's text was not at hand
     size: int = 112
-    # frames per clip: None = every frame onset->offset; an int = linear resampling to that many.
-    # 10 (our choice, as SMIC's TIM10 baseline): the same length for 25, 100 and 200 fps, and SMIC-VIS/NIR
-    # clips as short as 5 frames still get 2R+1 = 7
+    # frames per clip: None = every frame onset->offset; an int = linear resampling in time to that many.
+    # 10: our choice (the benchmark's temporal normalisation, if any, could not be checked). One length for
+    # 25, 100 and 200 fps, and needed: None needs T >= 2R+1 = 7, and SMIC-VIS/NIR clips at 25 fps can be
+    # shorter (data.synth models them with 5-12 frames). 10 as the TIM10 of the SMIC baseline (Li et al.,
+    # FG 2013; cited from memory, not checked)
     frames: int | None = 10
 
     def __post_init__(self):
