@@ -14,8 +14,10 @@ from madtn_utils.baselines import DEFAULTS, METHODS, ORACLE_GRIDS, n_settings
 from madtn_utils.baselines.kernels import kernel_matrix, median_gamma
 from madtn_utils.baselines.subspace import geodesic_flow, pca_basis, sdm_dimension
 from madtn_utils.baselines.svm import kmm_weights, project_box_slab
+from madtn_utils.baselines.tca import mmd_vector, tca_components
+from madtn_utils.baselines.tkl import tkl_spectrum
 
-MINE = ["SVM", "IW-SVM", "GFK", "SA"]
+MINE = ["SVM", "IW-SVM", "TCA", "GFK", "SA", "TKL"]
 SMALL = {"GFK": {"n_components": 4}, "SA": {"n_components": 4}, "TCA": {"n_components": 4}}
 
 
@@ -67,6 +69,13 @@ def test_fit_is_deterministic_and_ignores_target_labels(name):
     ("GFK", {"n_components": "auto"}, "n_components: expected an integer >= 1 or one of ('sdm',), got 'auto'"),
     ("GFK", {"n_components": 7}, "n_components: expected at most 6"),
     ("GFK", {"classifier": "knn"}, "classifier: expected one of ('svm', '1nn'), got 'knn'"),
+    ("TCA", {"n_components": 110}, "n_components: expected at most n_s + n_t - 1 = 109, got 110"),
+    ("TCA", {"mu": -1}, "mu: expected a finite number > 0, got -1"),
+    ("TCA", {"kernel": "sigmoid"}, "kernel: expected one of ('linear', 'rbf'), got 'sigmoid'"),
+    ("TKL", {"zeta": 0.9}, "zeta: expected a finite number >= 1, got 0.9"),
+    ("TKL", {"gamma": None}, "gamma: expected a finite number > 0, got None"),
+    ("TKL", {"n_eig": 51}, "n_eig: expected between 1 and n_t = 50 eigenvectors, got 51"),
+    ("TKL", {"n_eig": "all"}, "n_eig: expected an integer >= 1 or one of (None,), got 'all'"),
 ])
 def test_bad_hyperparameters_name_the_parameter(name, kwargs, message):
     Xs, ys, Xt, _ = _domains()
@@ -197,3 +206,68 @@ def test_sdm_picks_the_first_dimension_where_the_subspaces_disagree():
     assert 1 < d < 29 and sdm(d) >= 0.995 and all(sdm(k) < 0.995 for k in range(1, d))
     with pytest.raises(ValueError, match="n_components: the subspace disagreement measure never reached"):
         sdm_dimension(Xs[:, :6], Xt[:, :6])
+
+
+# --- TCA --------------------------------------------------------------------------------------------------
+
+def test_tca_components_solve_the_papers_eigenproblem():
+    Xs, _, Xt, _ = _domains(seed=11, n_s=25, n_t=20, d=6)
+    X = np.vstack([Xs, Xt])
+    K, mu = X @ X.T, 0.5
+    W, lam = tca_components(K, 25, mu, 3)
+    e = mmd_vector(25, 20)
+    L, H = np.outer(e, e), np.eye(45) - np.full((45, 45), 1 / 45)
+    assert np.allclose(L.sum(), 0) and np.isclose(L[0, 0], 1 / 25**2) and np.isclose(L[0, -1], -1 / (25 * 20))
+    M = np.linalg.solve(K @ L @ K + mu * np.eye(45), K @ H @ K)  # (KLK + mu I)^-1 KHK, as printed
+    ref = np.sort(np.linalg.eigvals(M).real)[::-1][:3]
+    np.testing.assert_allclose(lam, ref, rtol=1e-8)
+    np.testing.assert_allclose(M @ W, W * lam, atol=1e-8 * np.abs(W).max() * lam.max())
+
+
+@pytest.mark.parametrize("kernel", ["linear", "rbf"])
+def test_tca_embedding_shrinks_the_domain_discrepancy(kernel):
+    Xs, ys, Xt, _ = _domains(seed=12, shift=3.0)
+    model = _make("TCA", kernel=kernel, preprocess="none", mu=0.1).fit(Xs, ys, Xt)
+    Zs, Zt = model.embed(Xs), model.embed(Xt)
+
+    def relative_mmd(A, B):  # squared distance of the domain means over the pooled variance (scale-free)
+        return np.sum((A.mean(0) - B.mean(0)) ** 2) / np.vstack([A, B]).var(0).sum()
+
+    assert relative_mmd(Zs, Zt) < 0.1 * relative_mmd(Xs, Xt)
+
+
+def test_linear_tca_beats_plain_svm_when_the_target_is_translated():
+    # TCA removes the mean-shift direction; the class direction keeps a component orthogonal to it
+    for seed in range(3):
+        Xs, ys, Xt, yt = _domains(seed=seed, shift=3.0)
+        svm = (METHODS["SVM"]().fit(Xs, ys, Xt).predict(Xt) == yt).mean()
+        tca = (_make("TCA", preprocess="none").fit(Xs, ys, Xt).predict(Xt) == yt).mean()
+        assert tca >= svm + 0.15, (seed, svm, tca)
+
+
+# --- TKL --------------------------------------------------------------------------------------------------
+
+def test_tkl_spectrum_is_feasible_and_optimal_against_an_independent_qp_solver():
+    rng = np.random.default_rng(13)
+    Phi = rng.normal(size=(30, 8)) @ np.diag(np.linspace(1, 0.2, 8))
+    K = (lambda A: A @ A.T)(rng.normal(size=(30, 5)))
+    for zeta in (1.0, 1.5, 3.0):
+        lam = tkl_spectrum(Phi, K, zeta)
+        assert lam.min() >= 0 and np.all(lam[:-1] >= zeta * lam[1:] - 1e-12)
+        f = lambda x: np.linalg.norm(Phi @ np.diag(x) @ Phi.T - K) ** 2  # noqa: E731
+        D = np.eye(8)[:-1] - zeta * np.eye(8)[1:]
+        ref = minimize(f, np.zeros(8), method="SLSQP", bounds=[(0, None)] * 8,
+                       constraints=[{"type": "ineq", "fun": lambda x: D @ x, "jac": lambda x: D}],
+                       options={"ftol": 1e-14, "maxiter": 2000})
+        assert f(lam) <= ref.fun + 1e-7 * max(1.0, ref.fun), (zeta, f(lam), ref.fun)
+
+
+def test_tkl_learnt_kernel_is_psd_and_reproduces_the_source_kernel_better_than_nystrom_alone():
+    Xs, ys, Xt, _ = _domains(seed=14)
+    model = _make("TKL", preprocess="none", gamma=0.05).fit(Xs, ys, Xt)
+    F = model.source_features_
+    assert np.linalg.eigvalsh(F @ F.T).min() > -1e-9 and np.all(model.spectrum_[:-1] >= 2.0 * model.spectrum_[1:] - 1e-12)
+    K_s = kernel_matrix(Xs, Xs, kernel="rbf", gamma=0.05)
+    Phi = kernel_matrix(Xs, Xt, kernel="rbf", gamma=0.05) @ model.nystrom_
+    damped = model.target_eigenvalues_[0] * 2.0 ** -np.arange(len(model.spectrum_))  # a feasible spectrum
+    assert np.linalg.norm(F @ F.T - K_s) <= np.linalg.norm(Phi @ np.diag(damped) @ Phi.T - K_s)

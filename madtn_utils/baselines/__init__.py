@@ -43,6 +43,8 @@ import math
 from madtn_utils.baselines.base import DomainAdaptationEstimator
 from madtn_utils.baselines.subspace import GFK, SA
 from madtn_utils.baselines.svm import IWSVM, SVM
+from madtn_utils.baselines.tca import TCA
+from madtn_utils.baselines.tkl import TKL
 
 __all__ = ["DEFAULTS", "METHODS", "ORACLE_GRIDS", "make", "n_settings"]
 
@@ -52,22 +54,28 @@ _D_GRID = [5, 10, 20, 30, 40, 50, 60]
 METHODS: dict[str, type[DomainAdaptationEstimator]] = {
     "SVM": SVM,
     "IW-SVM": IWSVM,
+    "TCA": TCA,
     "GFK": GFK,
     "SA": SA,
+    "TKL": TKL,
 }
 
 DEFAULTS: dict[str, dict] = {
     "SVM": {"C": 1.0, "preprocess": "none"},
     "IW-SVM": {"C": 1.0, "B": 1000.0, "eps": None, "kernel": "rbf", "gamma": None, "preprocess": "none"},
+    "TCA": {"n_components": 30, "mu": 1.0, "kernel": "linear", "gamma": None, "C": 1.0, "preprocess": "l2"},
     "GFK": {"n_components": "sdm", "classifier": "svm", "C": 1.0, "preprocess": "zscore"},
     "SA": {"n_components": 20, "C": 1.0, "preprocess": "zscore"},
+    "TKL": {"zeta": 2.0, "gamma": 1.0, "n_eig": None, "C": 10.0, "preprocess": "l2"},
 }
 
 ORACLE_GRIDS: dict[str, dict[str, list]] = {
     "SVM": {"C": _C_GRID},
     "IW-SVM": {"C": _C_GRID, "B": [10.0, 1000.0]},
+    "TCA": {"mu": [0.01, 0.1, 1.0, 10.0, 100.0], "n_components": [10, 20, 30, 50], "kernel": ["linear", "rbf"]},
     "GFK": {"n_components": _D_GRID},
     "SA": {"n_components": _D_GRID},
+    "TKL": {"zeta": [1.1, 1.5, 2.0, 3.0, 4.0, 5.0], "gamma": [0.5, 1.0, 2.0, 4.0]},
 }
 
 

@@ -50,13 +50,15 @@ KERNELS = ("linear", "rbf")
 PREPROCESSING = ("none", "l2", "zscore")
 
 
-def check_positive(name: str, value, *, allow_none: bool = False, minimum: float = 0.0) -> None:
-    """ValueError unless ``value`` is a real number > ``minimum`` (or None where allowed)."""
+def check_positive(name: str, value, *, allow_none: bool = False, minimum: float = 0.0,
+                   inclusive: bool = False) -> None:
+    """ValueError unless ``value`` is a real number > ``minimum`` (>= if ``inclusive``; None where allowed)."""
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or not value > minimum:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    if not ok or not (value >= minimum if inclusive else value > minimum):
         allowed = " or None" if allow_none else ""
-        raise ValueError(f"{name}: expected a finite number > {minimum:g}{allowed}, got {value!r}")
+        raise ValueError(f"{name}: expected a finite number {'>=' if inclusive else '>'} {minimum:g}{allowed}, got {value!r}")
 
 
 def check_int(name: str, value, *, minimum: int = 1, extra: tuple = ()) -> None:
@@ -80,9 +82,11 @@ def sq_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.maximum(D, 0.0)
 
 
-def median_gamma(X: np.ndarray) -> float:
-    """The median heuristic :math:`1 / \\operatorname{median}_{i<j} \\lVert x_i - x_j\\rVert^2` (1.0 if all rows coincide)."""
-    D = sq_distances(X, X)[np.triu_indices(len(X), 1)]
+def median_gamma(X: np.ndarray, *, distances: np.ndarray | None = None) -> float:
+    """The median heuristic :math:`1 / \\operatorname{median}_{i<j} \\lVert x_i - x_j\\rVert^2` (1.0 if all rows
+    coincide); ``distances`` may pass the precomputed ``sq_distances(X, X)``."""
+    D = sq_distances(X, X) if distances is None else distances
+    D = D[np.triu_indices(len(D), 1)]
     D = D[D > 0]
     return 1.0 / float(np.median(D)) if len(D) else 1.0
 
