@@ -70,7 +70,12 @@ def tca_components(K: np.ndarray, n_s: int, mu: float, m: int) -> tuple[np.ndarr
 
 
 class TCA(DomainAdaptationEstimator):
-    """Transfer component analysis (unsupervised) with the linear SVM; see the module doc."""
+    """Transfer component analysis (unsupervised) with the linear SVM; see the module doc.
+
+    ``n_components`` (30): embedding size ``m``. ``mu`` (1.0): regulariser of ``W``. ``kernel``
+    (``"linear"`` | ``"rbf"``) and ``gamma`` (None = median heuristic; RBF only). ``C`` (1.0): SVM
+    cost. ``preprocess`` (``"l2"``). Fitted: ``components_`` ``W`` (n, m), ``eigenvalues_`` (m,).
+    """
 
     def __init__(self, *, n_components: int = 30, mu: float = 1.0, kernel: str = "linear",
                  gamma: float | None = None, C: float = 1.0, preprocess: str = "l2"):

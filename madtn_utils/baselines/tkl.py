@@ -81,7 +81,12 @@ def tkl_spectrum(Phi_s: np.ndarray, K_s: np.ndarray, zeta: float) -> np.ndarray:
 
 
 class TKL(DomainAdaptationEstimator):
-    """Transfer kernel learning with a precomputed-kernel SVM; see the module doc."""
+    """Transfer kernel learning with a precomputed-kernel SVM; see the module doc.
+
+    ``zeta`` (2.0, >= 1): eigenspectrum damping factor. ``gamma`` (1.0): Gaussian width. ``n_eig``
+    (None = min(n_t - 10, 200)): target eigenvectors kept. ``C`` (10.0): SVM cost. ``preprocess``
+    (``"l2"``). Fitted: ``spectrum_`` :math:`\\lambda` (r,), ``target_eigenvalues_`` (r,).
+    """
 
     def __init__(self, *, zeta: float = 2.0, gamma: float = 1.0, n_eig: int | None = None, C: float = 10.0,
                  preprocess: str = "l2"):
