@@ -7,9 +7,11 @@
 1. preprocess every database the grid needs (once, through the cache);
 2. execute the 02_train runs of the grid that are not finished (resume), locally in
    ``--jobs`` processes or on a Dask cluster (``--scheduler ADDRESS``);
-3. execute notebooks 03–06 for the selected outputs, which collect the runs and write
-   tables (CSV, Markdown, LaTeX) and figures (PNG, PDF);
-4. write ``report.html`` and print its path.
+3. with ``baselines`` selected, execute notebook 08: LBP-TOP features and the baselines of
+   every task (label-free; the oracle audit when the params ask), resumable per task;
+4. execute notebooks 03–09 for the selected outputs, which collect the runs and write
+   tables (CSV, Markdown, LaTeX) and figures (PNG, PDF); Tables 3-4 carry the baseline rows;
+5. write ``report.html`` and print its path.
 
 A failing notebook (a grid run or 03–06) stops the command with one line naming the
 executed notebook to open (``<name>.failed.ipynb``).
@@ -33,11 +35,21 @@ def _save_params(run_root: Path, data: dict, overwrite: bool) -> None:
     path = run_root / "params.json"
     if path.is_file():
         old = json.loads(path.read_text())
+        old.update({k: v for k, v in _default_sections().items() if k not in old})  # a section added since, at its default
         if old != data and not overwrite:
             changed = sorted(k for k in set(old) | set(data) if old.get(k) != data.get(k))
             raise ValueError(f"{run_root}: holds a reproduction made with other params (differing: {', '.join(changed)}): "
                              "expected the same params to resume; give the run another `name`, or pass --overwrite")
     write_json(path, data)
+
+
+def _default_sections() -> dict:
+    """Every top-level params entry at its default, as saved in ``params.json``: a run folder made before a
+    section existed (``baselines``) still resumes when the section is left at its default."""
+    from madtn_utils.config import to_dict
+    from madtn_utils.suite.params import RunParams
+
+    return to_dict(RunParams())
 
 
 class _RunLock:
@@ -139,6 +151,9 @@ def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs,
         p = spec_params(params, spec)
         for db in parse_task(spec.task):
             inputs.setdefault((config_hash(p.data, p.preprocess), db), (p, db))
+    if "baselines" in only:  # LBP-TOP crops with the face boxes of the params' own preprocessing
+        for db in {db for task in params.experiments.tasks for db in parse_task(task)}:
+            inputs.setdefault((config_hash(params.data, params.preprocess), db), (params, db))
     for p, db in sorted(inputs.values(), key=lambda v: (config_hash(v[0].data, v[0].preprocess), v[1])):
         load_domain(p, db, progress=progress)
     stages["data_and_preprocess"] = round(time.perf_counter() - t0, 1)
@@ -148,11 +163,16 @@ def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs,
     stages["runs_executed"] = sum(r["status"] == "executed" for r in results)
     stages["runs_done_before"] = sum(r["status"] == "done before" for r in results)
     t0 = time.perf_counter()
-    for name in dict.fromkeys(NOTEBOOKS[o] for o in only):
+    if "baselines" in only:  # 08 fits the baselines (resumable per task); 03 then puts them in Tables 3-4
+        execute_notebook(NOTEBOOKS["baselines"], run_root, {"params_file": str(Path(params_file).resolve()),
+                                                             "run_missing": True})
+        stages["baselines"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
+    for name in dict.fromkeys(NOTEBOOKS[o] for o in _with_tables(only) if o != "baselines"):
         parameters = {"params_file": str(Path(params_file).resolve()), "run_missing": False}
         if name in (NOTEBOOKS["table3"], NOTEBOOKS["gap"]):  # 03 and 09 make the selected ones of their outputs
             parameters["tables" if name == NOTEBOOKS["table3"] else "sections"] = ",".join(
-                o for o in only if NOTEBOOKS[o] == name)
+                o for o in _with_tables(only) if NOTEBOOKS[o] == name)
         execute_notebook(name, run_root, parameters)
     stages["notebooks"] = round(time.perf_counter() - t0, 1)
     report = write_report(run_root, to_dict(params))
@@ -160,6 +180,17 @@ def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs,
     if progress:
         print(f"stages (s): {stages}")
     return report
+
+
+def _with_tables(only) -> tuple[str, ...]:
+    """``only``, plus Tables 3 and 4 when the baselines are selected without either (their rows live there).
+
+    >>> _with_tables(("baselines",)), _with_tables(("table3", "baselines"))
+    (('baselines', 'table3', 'table4'), ('table3', 'baselines'))
+    """
+    if "baselines" in only and not {"table3", "table4"} & set(only):
+        return tuple(only) + ("table3", "table4")
+    return tuple(only)
 
 
 def _cmd(args) -> int:
@@ -172,8 +203,8 @@ def _cmd(args) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("reproduce", help="regenerate Tables 3-5 and Figures 5-6 (papermill grid, resumable)")
     p.add_argument("--params", required=True, help="params YAML (params/smoke.yaml, params/synthetic.yaml, params/paper.yaml)")
-    p.add_argument("--only", default=None, help="comma-separated subset of table3,table4,table5,fig5,fig6,gap (the default), "
-                   "kernel,controls,shift (beyond the paper), or all")
+    p.add_argument("--only", default=None, help="comma-separated subset of table3,table4,baselines,table5,fig5,fig6,gap (the "
+                   "default), kernel,controls,shift (beyond the paper), or all")
     p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the params' jobs; 0 = all cores)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port) to run the grid on")
     p.add_argument("--overwrite", action="store_true", help="reuse a run folder made with other params")

@@ -24,15 +24,16 @@ from madtn_utils.suite.spec import METRICS_FILE, RunSpec, recorded_hash, run_slu
 
 __all__ = ["OUTPUTS", "DEFAULT_OUTPUTS", "NOTEBOOKS", "MEDIAN", "CONTROL_RUNS", "SHIFT_COMPONENTS", "FULL", "TRAIN", "grid_for", "run_dir_of", "is_finished", "notebooks_dir"]
 
-#: The paper's outputs, then ours beyond it: the domain gap (no runs of its own), the median
-#: kernel on every task, the negative controls and the shift study.
-OUTPUTS = ("table3", "table4", "table5", "fig5", "fig6", "gap", "kernel", "controls", "shift")
+#: The paper's outputs (the baseline rows of Tables 3-4 as ``baselines``: no training runs, notebook 08),
+#: then ours beyond it: the domain gap (no runs of its own), the median kernel on every task, the
+#: negative controls and the shift study.
+OUTPUTS = ("table3", "table4", "baselines", "table5", "fig5", "fig6", "gap", "kernel", "controls", "shift")
 #: What ``madtn reproduce`` makes without ``--only``: the paper's outputs and the domain gap.
-DEFAULT_OUTPUTS = ("table3", "table4", "table5", "fig5", "fig6", "gap")
+DEFAULT_OUTPUTS = ("table3", "table4", "baselines", "table5", "fig5", "fig6", "gap")
 #: The notebook that makes each output.
 NOTEBOOKS = {"table3": "03_tables_3_4", "table4": "03_tables_3_4", "table5": "04_ablation_table_5",
              "fig6": "05_lambda_figure_6", "fig5": "06_confusion_figure_5", "shift": "07_shift_study",
-             "gap": "09_mmd_study", "kernel": "09_mmd_study", "controls": "09_mmd_study"}
+             "gap": "09_mmd_study", "kernel": "09_mmd_study", "controls": "09_mmd_study", "baselines": "08_baselines"}
 #: Overrides of the study runs.
 MEDIAN = {"train.mmd_kernel": "median"}
 #: The negative controls (components, overrides): labels permuted, flow zeroed, MMD maximised, apex = onset.
@@ -65,6 +66,7 @@ def _nothing_to_make(params, only) -> str | None:
         return "--only shift: the shift study needs synthetic data (data.synthetic is null): nothing to vary"
     for out, name, keys in (("fig5", "Figure 5", ("tasks",)), ("table5", "Table 5", ("ablation_tasks", "ablation_components")),
                             ("fig6", "Figure 6", ("lambda_tasks", "lambdas")), ("gap", "the domain gap", ("tasks",)),
+                            ("baselines", "the baseline rows", ("tasks",)),
                             ("kernel", "the kernel table", ("tasks",)), ("controls", "the controls", ("control_tasks",)),
                             ("shift", "the shift study", ("shift_tasks", "shift_strengths"))):
         empty = [k for k in keys if not getattr(e, k)]

@@ -1,7 +1,7 @@
 """Run parameters: one strict, frozen config per run, read from ``params/*.yaml``.
 
-A params file has the sections ``data``, ``preprocess``, ``train``, ``experiments`` and
-a few top-level keys (``name``, ``seeds``, ``jobs``, ``cache_dir``, ``output_dir``).
+A params file has the sections ``data``, ``preprocess``, ``train``, ``experiments``,
+``baselines`` (:class:`~madtn_utils.baselines.config.BaselineParams`) and a few top-level keys (``name``, ``seeds``, ``jobs``, ``cache_dir``, ``output_dir``).
 Unknown keys and wrong types raise ``ValueError`` naming them (papermill itself only
 warns). Relative paths in a params file are relative to the folder holding that file
 (so ``params/smoke.yaml`` writes ``../outputs/...``); :func:`load_params` makes them
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from madtn_utils.baselines.config import BaselineParams
 from madtn_utils.config import from_dict, load_yaml, to_dict
 from madtn_utils.data.shift import Shift, shift_tag
 from madtn_utils.data.types import DATABASES, IndexWarning
@@ -96,6 +97,7 @@ class RunParams:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     experiments: ExperimentParams = field(default_factory=ExperimentParams)
+    baselines: BaselineParams = field(default_factory=BaselineParams)  # the baseline rows of Tables 3-4 (notebook 08)
 
     def __post_init__(self):
         if not self.seeds:

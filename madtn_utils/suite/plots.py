@@ -1,5 +1,5 @@
 """Plots: map gallery (Figure 3), confusion matrices (Figure 5), accuracy against λ (Figure 6), and
-beyond the paper: the domain gap against λ and the shift study.
+beyond the paper: the domain gap against λ, the shift study and the baselines' oracle audit.
 
 Every function takes ``ax=None`` (or ``axes=None``), draws, and returns the Axes; none
 calls ``show()`` or saves: notebooks save (:func:`save_figure` writes PNG and PDF
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["plot_map_gallery", "plot_confusion", "plot_confusion_grid", "plot_lambda_curve", "plot_gap_vs_lambda",
-           "plot_shift_study", "save_figure"]
+           "plot_shift_study", "plot_oracle_gap", "save_figure"]
 
 CLASSES = ("positive", "negative", "surprise")
 
@@ -147,6 +147,31 @@ def plot_shift_study(table, *, task: str, ax=None):
                     color=f"C{i}", label=method)
     ax.set_title(str(task).replace("->", "→")), ax.set_xlabel("shift strength"), ax.set_ylabel("target accuracy (%)")
     ax.legend(fontsize=7)
+    return ax
+
+
+def plot_oracle_gap(audit, *, ax=None):
+    """The oracle audit (:func:`~madtn_utils.suite.baselines.oracle_table`): per method, the mean target accuracy
+    with label-free hyperparameters and with the best setting on the target's labels (bars, %), and each task's
+    oracle − label-free difference (dots, right axis)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.6))
+    avg = audit[audit["task"] == "Average"]
+    x = np.arange(len(avg))
+    ax.bar(x - 0.2, 100 * avg["accuracy_label_free"], 0.4, label="label-free (ours)", color="#4c72b0")
+    ax.bar(x + 0.2, 100 * avg["accuracy_oracle"], 0.4, label="oracle (best on target labels)", color="#dd8452")
+    ax.set_xticks(x, avg["method"], rotation=30, ha="right")
+    ax.set_ylabel("mean target accuracy (%)")
+    per_task = audit[audit["task"] != "Average"]
+    twin = ax.twinx()
+    for i, method in enumerate(avg["method"]):
+        gaps = 100 * per_task.loc[per_task["method"] == method, "oracle_minus_label_free"].to_numpy()
+        twin.plot(np.full(len(gaps), i + 0.2), gaps, "k.", ms=3, alpha=0.6)
+    twin.set_ylabel("oracle − label-free per task (points)")
+    twin.set_ylim(bottom=0)
+    ax.legend(loc="upper left", fontsize=8)
     return ax
 
 

@@ -74,15 +74,22 @@ def _need(runs: pd.DataFrame, mask, what: str) -> pd.DataFrame:
     return got
 
 
-def table_3_4(runs: pd.DataFrame, *, table: int, lam: float) -> pd.DataFrame:
-    """Long table: the paper's rows of Table ``table`` (3 or 4) and ours (full input, λ = ``lam``)."""
+def table_3_4(runs: pd.DataFrame, *, table: int, lam: float, baselines: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Long table: the paper's rows of Table ``table`` (3 or 4) and ours (full input, λ = ``lam``).
+
+    ``baselines``: our label-free baseline rows in this long form
+    (:func:`~madtn_utils.suite.baselines.baseline_long`); each follows the paper's row of its method.
+    With baseline rows, the table may lack MADTN runs (``--only baselines``).
+    """
     if table not in (3, 4):
         raise ValueError(f"table: expected 3 or 4, got {table}")
     tasks = TASKS_TYPE_I if table == 3 else TASKS_TYPE_II
     paper = paper_tables_3_4()
     paper = paper[paper["table"] == table].assign(source="paper", mean_f1_std=np.nan, accuracy_std=np.nan, n_seeds=np.nan)
-    ours = _need(runs, runs["task"].isin(tasks) & (runs["components"] == FULL) & np.isclose(runs["lam"], lam),
-                 f"Table {table}")
+    mask = runs["task"].isin(tasks) & (runs["components"] == FULL) & np.isclose(runs["lam"], lam) & (runs["variant"] == "")
+    if baselines is not None and len(baselines) and not mask.any():
+        return _with_baselines(paper, baselines.iloc[:0], baselines)
+    ours = _need(runs, mask, f"Table {table}")
     ours = ours.set_index("task").reindex([t for t in tasks if t in set(ours["task"])]).reset_index()
     mine = pd.DataFrame({
         "table": table, "protocol": "TYPE-I" if table == 3 else "TYPE-II", "method": OURS, "task": ours["task"],
@@ -95,9 +102,24 @@ def table_3_4(runs: pd.DataFrame, *, table: int, lam: float) -> pd.DataFrame:
             "table": table, "protocol": mine["protocol"].iloc[0], "method": OURS, "task": "Average",
             "mean_f1": mine["mean_f1"].mean(), "accuracy_percent": mine["accuracy_percent"].mean(), "source": "ours",
             "mean_f1_std": np.nan, "accuracy_std": np.nan, "n_seeds": mine["n_seeds"].min()}])], ignore_index=True)
-    return pd.concat([paper, mine], ignore_index=True).astype({"n_seeds": "Int64"})[
-        ["table", "protocol", "source", "method", "task", "mean_f1", "mean_f1_std", "accuracy_percent", "accuracy_std",
-         "n_seeds"]]
+    return _with_baselines(paper, mine, baselines)
+
+
+_LONG_3_4 = ["table", "protocol", "source", "method", "task", "mean_f1", "mean_f1_std", "accuracy_percent", "accuracy_std",
+             "n_seeds"]
+
+
+def _with_baselines(paper: pd.DataFrame, mine: pd.DataFrame, baselines: pd.DataFrame | None) -> pd.DataFrame:
+    """The paper's rows, each method's rows of ours right after its paper rows, and ours of MADTN last."""
+    parts = []
+    base = baselines if baselines is not None else mine.iloc[:0]
+    for method in dict.fromkeys(paper["method"]):
+        parts.append(paper[paper["method"] == method])
+        parts.append(base[base["method"] == method])
+    parts.append(base[~base["method"].isin(paper["method"])])
+    parts.append(mine)
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True).astype({"n_seeds": "Int64"})[_LONG_3_4]
 
 
 def table_5(runs: pd.DataFrame, *, lam: float, tasks=("C->H", "C->V", "H->N")) -> pd.DataFrame:
@@ -155,6 +177,8 @@ def wide(long: pd.DataFrame, *, row: str = "method") -> pd.DataFrame:
 def table_note(long: pd.DataFrame) -> str:
     """What the cells and the ± of a long table mean (for the Markdown, LaTeX and HTML forms)."""
     ours = long[long["source"] == "ours"]
+    base = ours[ours["method"] != OURS] if "method" in ours else ours.iloc[:0]
+    ours = ours[ours["method"] == OURS] if "method" in ours else ours
     seeds = sorted({int(s) for s in ours["n_seeds"].dropna()}) if "n_seeds" in ours else []
     n = "–".join(str(s) for s in (seeds[:1] + seeds[-1:] if len(seeds) > 1 else seeds)) or "?"
     note = ("Cells: mean F1 / accuracy (%), with the paper's digits. [paper]: published numbers. [ours]: this "
@@ -163,6 +187,9 @@ def table_note(long: pd.DataFrame) -> str:
              else "; one seed, so no spread")
     if (long["task"] == "Average").any():
         note += "; Average: the mean over the tasks of the per-task means"
+    if len(base):
+        note += (". Baseline rows [ours]: LBP-TOP features and each method's hyperparameters from its paper, fixed "
+                 "before any target label is seen (label-free; notebook 08), one deterministic fit per task")
     return note + "."
 
 
