@@ -85,11 +85,14 @@ def run_config(params: RunParams, spec: RunSpec) -> dict:
 
     The data (synthetic size and seed, or the real roots and sample list), the
     preprocessing config and :data:`~madtn_utils.preprocess.cache.PREPROCESS_VERSION`,
-    the training config with the run's λ and components, the task and the seeds. Not in
+    the training config with the run's λ and components and
+    :data:`~madtn_utils.train.hparams.TRAIN_VERSION` (the training code's numbers: results of an
+    older version never count as finished), the task and the seeds. Not in
     it: the run name, folders, ``jobs`` (they do not change a number). The device is in
     it as written in the params (``auto`` stays ``auto``).
     """
     from madtn_utils.preprocess.cache import PREPROCESS_VERSION
+    from madtn_utils.train.hparams import TRAIN_VERSION
 
     params = spec_params(params, spec)
     cfg = dataclasses.replace(params.train, lam=float(spec.lam), components=spec.components)
@@ -99,7 +102,7 @@ def run_config(params: RunParams, spec: RunSpec) -> dict:
               else ("synthetic_dir", "synthetic_seed", "shift"))
     data = {k: v for k, v in data.items() if k not in unused}
     return {"task": spec.task, "seeds": [int(s) for s in params.seeds], "data": data,
-            "preprocess": to_dict(params.preprocess), "preprocess_version": PREPROCESS_VERSION, "train": to_dict(cfg)}
+            "preprocess": to_dict(params.preprocess), "preprocess_version": PREPROCESS_VERSION, "train": to_dict(cfg), "train_version": TRAIN_VERSION}
 
 
 def run_hash(params: RunParams, spec: RunSpec) -> str:

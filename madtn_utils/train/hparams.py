@@ -7,6 +7,8 @@ Beyond the paper: the MMD kernel options (``mmd_kernel``, ``mmd_features``; see
 (2.0, 32)
 >>> TrainConfig().mmd_kernel, TrainConfig().mmd_features, TrainConfig().control
 ('fixed', 'raw', 'none')
+>>> TrainConfig().stacking, TrainConfig().channels_last, TrainConfig().autocast
+('auto', False, 'off')
 >>> TrainConfig(control="flip")
 Traceback (most recent call last):
 ...
@@ -23,7 +25,16 @@ import torch
 from madtn_utils.preprocess.domain import COMPONENTS
 from madtn_utils.train.mmd import MMD_FEATURES, MMD_KERNELS
 
-__all__ = ["TrainConfig", "CONTROLS", "PERMUTATION_SEED"]
+__all__ = ["TrainConfig", "CONTROLS", "PERMUTATION_SEED", "TRAIN_VERSION", "STACKING"]
+
+#: Version of the training code's numbers: part of every run hash, bumped whenever the same
+#: params and seed would give other numbers (2: separate seeded streams for init, batch order,
+#: rotation and dropout, :mod:`madtn_utils.train.streams`; 1, implicit: one seed for all).
+TRAIN_VERSION = 2
+#: ``train.stacking``: how the runs of one task train in one process (:mod:`madtn_utils.train.stacked`):
+#: ``loop`` one after another (each bit for bit as alone), ``grouped`` as one stacked network
+#: (equal to alone within float tolerance), ``auto`` = loop on CPU, grouped on CUDA.
+STACKING = ("auto", "loop", "grouped")
 
 #: ``train.control``, the negative controls: ``none`` (MADTN as it is); ``permute_source_labels``
 #: (the source labels are permuted over the source samples with the fixed seed
@@ -66,6 +77,11 @@ class TrainConfig:
     deterministic: bool = True  # torch.use_deterministic_algorithms(True, warn_only=True) during a run
     eval_batch_size: int = 256  # maps per forward pass at evaluation (memory only)
     cpu_threads: int = 1  # torch CPU threads while training: float sums, so the numbers, depend on it; 0 = leave as set
+    stacking: Literal["auto", "loop", "grouped"] = "auto"  # runs of one task in one process: STACKING
+    channels_last: bool = False  # convolutions on channels-last tensors (layout; may change float rounding)
+    tf32: bool = False  # CUDA: TF32 matmuls and convolutions while training (off: exact float32); unmeasured here
+    autocast: Literal["off", "bf16"] = "off"  # CUDA: network forward in bfloat16 while training (loss, MMD, eval float32)
+    compile: bool = False  # torch.compile the training forward (CUDA intended; unmeasured on a GPU here)
 
     def __post_init__(self):
         checks = [
@@ -83,6 +99,8 @@ class TrainConfig:
             ("dropout", 0 <= self.dropout < 1, "a probability in [0, 1)"),
             ("eval_batch_size", self.eval_batch_size >= 1, "an integer >= 1"),
             ("cpu_threads", self.cpu_threads >= 0, "0 (leave as set) or a number of threads"),
+            ("stacking", self.stacking in STACKING, "one of " + ", ".join(map(repr, STACKING))),
+            ("autocast", self.autocast in ("off", "bf16"), "'off' or 'bf16'"),
         ]
         for name, ok, expected in checks:
             if not ok:

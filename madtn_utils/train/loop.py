@@ -19,7 +19,10 @@ nowhere else, and no model selection is done. The domain gap of the network's fe
 
 Everything runs from device tensors: the maps go to the device once as uint8 (component
 zeroing done there), batches are indexed with device-side permutations from a seeded
-``torch.Generator``, converted to float and rotated on the device. No DataLoader, no
+``torch.Generator``, converted to float and rotated on the device. A run's initialisation,
+batch order, rotation angles and dropout masks come from four streams seeded from its seed
+(:mod:`madtn_utils.train.streams`); the throughput options (channels-last, TF32, bf16
+autocast, compile) are :mod:`madtn_utils.train.runtime`. No DataLoader, no
 per-step host work (losses are summed on the device and read once per epoch).
 
 Task names live in :mod:`madtn_utils.train.tasks`, the hyper-parameters in
@@ -29,7 +32,6 @@ Task names live in :mod:`madtn_utils.train.tasks`, the hyper-parameters in
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -47,10 +49,12 @@ from madtn_utils.train.metrics import classification_metrics
 from madtn_utils.train.model import MADTNNet
 from madtn_utils.train.observe import history_columns, objective
 from madtn_utils.train.prepare import PreparedTask, as_config, prepare_task, resolve_device
+from madtn_utils.train.runtime import as_input, run_context, train_forward
+from madtn_utils.train.streams import Streams, dropout_mask, run_streams, seeded_init
 
 __all__ = [
     "DIVERGED_LOSS", "TrainingDivergedError", "check_losses", "TaskResult", "PreparedTask", "resolve_device", "prepare_task", "build_model",
-    "epoch_batches", "optimize_step", "train_step", "predict_proba", "fit_prepared",
+    "init_model", "epoch_batches", "optimize_step", "train_inputs", "train_step", "predict_proba", "task_result", "fit_prepared",
     "train_task", "train_seeds",
 ]
 
@@ -81,6 +85,12 @@ def build_model(config: TrainConfig, input_size: int) -> MADTNNet:
     )
 
 
+def init_model(config: TrainConfig, input_size: int, seed: int, device) -> MADTNNet:
+    """:func:`build_model` initialised from the ``init`` stream of ``seed``, on ``device``."""
+    with seeded_init(seed, device):
+        return build_model(config, input_size).to(device)
+
+
 def epoch_batches(n_source: int, n_target: int, batch_size: int, generator: torch.Generator):
     """One epoch of device indices: (list of source index tensors covering a permutation of
     all n_source maps, each of size ~batch_size and >= 2; target indices (steps, min(batch_size,
@@ -92,13 +102,16 @@ def epoch_batches(n_source: int, n_target: int, batch_size: int, generator: torc
     return src, tgt
 
 
-def optimize_step(model, optimizer, x: torch.Tensor, ys: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+def optimize_step(model, optimizer, x: torch.Tensor, ys: torch.Tensor, config: TrainConfig,
+                  drop_mask: torch.Tensor | None = None, forward=None) -> torch.Tensor:
     """One Adam step on float inputs ``x`` = (source rows [:len(ys)], then target rows).
 
+    ``drop_mask``: explicit dropout mask (None: the model's dropout layer); ``forward``: the
+    training forward of :func:`~madtn_utils.train.runtime.train_forward` (None: the model).
     Returns the detached log vector [CE, MMD², total loss, median d², mean of each kernel]
     of :func:`~madtn_utils.train.observe.objective` (no host sync)."""
     model.train()
-    feats, logits = model(x)
+    feats, logits = (forward or model)(as_input(x, config), drop_mask)
     loss, log = objective(feats, logits, ys, config)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -106,11 +119,18 @@ def optimize_step(model, optimizer, x: torch.Tensor, ys: torch.Tensor, config: T
     return log
 
 
-def train_step(model, optimizer, prepared: PreparedTask, src_idx, tgt_idx, config: TrainConfig, generator) -> torch.Tensor:
-    """Index, convert, rotate (on the device) and take one :func:`optimize_step`."""
+def train_inputs(prepared: PreparedTask, src_idx, tgt_idx, config: TrainConfig, streams: Streams):
+    """(float inputs: source rows, then target rows, rotated; dropout mask or None) of one step."""
     x = prepared.to_float(torch.cat([prepared.source_maps[src_idx], prepared.target_maps[tgt_idx]]))
-    x = random_rotate(x, config.rotation_deg, generator)
-    return optimize_step(model, optimizer, x, prepared.source_labels[src_idx], config)
+    x = random_rotate(x, config.rotation_deg, streams.rotation)
+    return x, dropout_mask(streams.dropout, x.shape[0], config.fc_dim, config.dropout)
+
+
+def train_step(model, optimizer, prepared: PreparedTask, src_idx, tgt_idx, config: TrainConfig, streams: Streams,
+               forward=None) -> torch.Tensor:
+    """Index, convert, rotate (on the device), draw the dropout mask and take one :func:`optimize_step`."""
+    x, mask = train_inputs(prepared, src_idx, tgt_idx, config, streams)
+    return optimize_step(model, optimizer, x, prepared.source_labels[src_idx], config, mask, forward)
 
 
 @torch.no_grad()
@@ -119,29 +139,6 @@ def predict_proba(model, prepared: PreparedTask, batch_size: int = 256) -> np.nd
     model.eval()
     out = [torch.softmax(model(prepared.to_float(c))[1], 1) for c in torch.split(prepared.target_maps, batch_size)]
     return torch.cat(out).double().cpu().numpy()
-
-
-@contextlib.contextmanager
-def _seeded(seed: int, device: torch.device, deterministic: bool, threads: int = 0):
-    """Seed the global RNGs used by init and dropout, and set ``threads`` torch CPU threads (0: leave);
-    restore them, the thread count and the determinism flags after."""
-    prev = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
-    prev_threads = torch.get_num_threads()
-    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
-        torch.random.default_generator.manual_seed(seed)
-        for i in cuda:
-            with torch.cuda.device(i):
-                torch.cuda.manual_seed(seed)
-        if deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-        if threads:
-            torch.set_num_threads(threads)
-        try:
-            yield
-        finally:
-            torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
-            torch.set_num_threads(prev_threads)
 
 
 #: A mean epoch loss above this has diverged (CE of 3 classes starts near ln 3 ≈ 1.1): our choice.
@@ -170,48 +167,63 @@ def check_losses(task: str, seed: int, epoch: int, ce: float, mmd: float, loss: 
         f"train.lr={config.lr:g} and λ={config.lam:g}: expected a finite loss (lower train.lr or λ)")
 
 
-def fit_prepared(prepared: PreparedTask, target: DomainData, config: TrainConfig, *, seed: int, progress=False) -> TaskResult:
-    """Train one seed on an already prepared task, then evaluate on ``target`` (its labels, ids)."""
+def _check_seed(seed) -> int:
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
-    seed, t0, device = int(seed), time.perf_counter(), prepared.device
-    rows, columns = [], history_columns(config)
-    with _seeded(seed, device, config.deterministic, config.cpu_threads):
-        gen = torch.Generator(device=device).manual_seed(seed)
-        model = build_model(config, prepared.input_size).to(device)
-        measured = prepared.source_test_maps is not None  # prepare_task puts them there
-        gap_init = measure_gap(model, prepared, config.eval_batch_size) if measured else {}  # eval mode: no random numbers
-        opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-        epochs = range(1, config.epochs + 1)
-        if progress:
-            from tqdm.auto import tqdm
+    return int(seed)
 
-            epochs = tqdm(epochs, desc=f"{prepared.task} seed {seed}", leave=False)
-        for epoch in epochs:
-            src, tgt = epoch_batches(len(prepared.source_maps), len(prepared.target_maps), config.batch_size, gen)
-            total = torch.zeros(len(columns) - 1, device=device)
-            for i, idx in enumerate(src):
-                total += train_step(model, opt, prepared, idx, tgt[i], config, gen)
-            means = (total / len(src)).tolist()  # the one host read of the epoch
-            ce, mmd, loss = means[:3]
-            check_losses(prepared.task, seed, epoch, ce, mmd, loss, config)
-            rows.append([epoch, *means])
-            if progress:
-                epochs.set_postfix(ce=f"{ce:.3f}", mmd2=f"{mmd:.4f}")
-        probs = predict_proba(model, prepared, config.eval_batch_size)
-        gap = measure_gap(model, prepared, config.eval_batch_size) if measured else {}
+
+def task_result(prepared: PreparedTask, target: DomainData, config: TrainConfig, seed: int, probs: np.ndarray, rows,
+                gap: dict, gap_init: dict, seconds: float, name: str = "") -> TaskResult:
+    """The :class:`TaskResult` of a trained run from its target probabilities (the one read of target labels)."""
     if not np.isfinite(probs).all():
-        raise TrainingDivergedError(f"{prepared.task} seed {seed}: the trained model gives non-finite target "
+        raise TrainingDivergedError(f"{name or prepared.task} seed {seed}: the trained model gives non-finite target "
                                     f"probabilities (train.lr={config.lr:g}, λ={config.lam:g}): expected finite outputs")
     pred = probs.argmax(1)
     labels = np.asarray(target.labels, dtype=np.int64)  # the only read of target labels
     preds = pd.DataFrame({"task": prepared.task, "seed": seed, "sample_id": list(target.sample_ids),
                           "subject": list(target.subjects), "label": labels, "pred": pred})
-    for c, name in enumerate(CLASSES):
-        preds[f"p_{name}"] = probs[:, c]
-    history = pd.DataFrame(rows, columns=columns).astype({"epoch": np.int64})
-    return TaskResult(prepared.task, seed, classification_metrics(labels, pred), preds, history, time.perf_counter() - t0,
+    for c, cls in enumerate(CLASSES):
+        preds[f"p_{cls}"] = probs[:, c]
+    history = pd.DataFrame(rows, columns=history_columns(config)).astype({"epoch": np.int64})
+    return TaskResult(prepared.task, seed, classification_metrics(labels, pred), preds, history, seconds,
                       to_dict(config), {**gap, **{f"init_{k}": v for k, v in gap_init.items()}})
+
+
+def fit_prepared(prepared: PreparedTask, target: DomainData, config: TrainConfig, *, seed: int, progress=False,
+                 name: str = "") -> TaskResult:
+    """Train one seed on an already prepared task, then evaluate on ``target`` (its labels, ids).
+
+    ``name``: how messages name the run (default: the task)."""
+    seed, t0, device = _check_seed(seed), time.perf_counter(), prepared.device
+    rows, columns = [], history_columns(config)
+    with run_context(config, device):
+        streams = run_streams(seed, device)
+        model = init_model(config, prepared.input_size, seed, device)
+        measured = prepared.source_test_maps is not None  # prepare_task puts them there
+        gap_init = measure_gap(model, prepared, config.eval_batch_size) if measured else {}  # eval mode: no random numbers
+        opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+        forward = train_forward(model, config)
+        epochs = range(1, config.epochs + 1)
+        if progress:
+            from tqdm.auto import tqdm
+
+            epochs = tqdm(epochs, desc=f"{name or prepared.task} seed {seed}", leave=False)
+        for epoch in epochs:
+            src, tgt = epoch_batches(len(prepared.source_maps), len(prepared.target_maps), config.batch_size,
+                                     streams.batches)
+            total = torch.zeros(len(columns) - 1, device=device)
+            for i, idx in enumerate(src):
+                total += train_step(model, opt, prepared, idx, tgt[i], config, streams, forward)
+            means = (total / len(src)).tolist()  # the one host read of the epoch
+            ce, mmd, loss = means[:3]
+            check_losses(name or prepared.task, seed, epoch, ce, mmd, loss, config)
+            rows.append([epoch, *means])
+            if progress:
+                epochs.set_postfix(ce=f"{ce:.3f}", mmd2=f"{mmd:.4f}")
+        probs = predict_proba(model, prepared, config.eval_batch_size)
+        gap = measure_gap(model, prepared, config.eval_batch_size) if measured else {}
+    return task_result(prepared, target, config, seed, probs, rows, gap, gap_init, time.perf_counter() - t0, name)
 
 
 def train_task(source: DomainData, target: DomainData, config: TrainConfig, *, seed: int, progress=False) -> TaskResult:

@@ -84,13 +84,16 @@ class MADTNNet(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.fc2 = nn.Linear(fc_dim, n_classes)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, in_channels, input_size, input_size) float -> (features (B, D), logits (B, n_classes))."""
+    def forward(self, x: torch.Tensor, drop_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, in_channels, input_size, input_size) float -> (features (B, D), logits (B, n_classes)).
+
+        ``drop_mask`` (B, fc_dim): an explicit inverted-dropout mask applied instead of the dropout
+        layer (training draws it from the run's own generator, :mod:`madtn_utils.train.streams`)."""
         if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[2] != self.input_size or x.shape[3] != self.input_size:
             raise ValueError(
                 f"x: expected shape (B, {self.in_channels}, {self.input_size}, {self.input_size}), got {tuple(x.shape)}"
             )
         conv3 = self.features(x).flatten(1)
         fc1 = self.act(self.fc1(conv3))
-        logits = self.fc2(self.drop(fc1))
+        logits = self.fc2(self.drop(fc1) if drop_mask is None else fc1 * drop_mask)
         return (fc1 if self.mmd_layer == "fc1" else conv3), logits

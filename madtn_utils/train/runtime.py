@@ -1,0 +1,85 @@
+"""How a training run uses its device: determinism, threads, layout, TF32, autocast, compile.
+
+:func:`run_context` holds, while a run trains, the settings its numbers depend on and
+restores them after: ``torch.use_deterministic_algorithms`` (``train.deterministic``), the
+CPU thread count (``train.cpu_threads``) and, on CUDA, the TF32 flags of matmuls and cuDNN
+convolutions (``train.tf32``; off by default, so CUDA runs compute in float32 as on the CPU,
+where PyTorch's own default lets cuDNN use TF32).
+
+:func:`train_forward` is the network's training forward under the throughput options:
+``train.channels_last`` (inputs and weights channels-last), ``train.autocast: bf16`` (CUDA:
+the forward in bfloat16 autocast; features and logits come back as float32, so the CE, the
+MMD and every evaluation are float32) and ``train.compile`` (``torch.compile`` of the
+forward). Evaluation never uses these (:func:`~madtn_utils.train.loop.predict_proba` and
+the domain gap run the plain float32 network).
+
+>>> import torch
+>>> from madtn_utils.train.hparams import TrainConfig
+>>> with run_context(TrainConfig(cpu_threads=1), torch.device("cpu")):
+...     torch.get_num_threads()
+1
+>>> check_options(TrainConfig(autocast="bf16"), torch.device("cpu"))
+Traceback (most recent call last):
+...
+ValueError: train.autocast 'bf16': expected a CUDA device (bfloat16 autocast is for GPUs), got cpu
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from madtn_utils.train.hparams import TrainConfig
+
+__all__ = ["check_options", "run_context", "as_input", "train_forward"]
+
+
+def check_options(config: TrainConfig, device: torch.device) -> None:
+    """ValueError naming the key for an option the device cannot honour."""
+    if config.autocast != "off" and device.type != "cuda":
+        raise ValueError(f"train.autocast {config.autocast!r}: expected a CUDA device (bfloat16 autocast is for GPUs), "
+                         f"got {device}")
+
+
+@contextlib.contextmanager
+def run_context(config: TrainConfig, device: torch.device):
+    """Determinism, ``cpu_threads`` and (CUDA) the TF32 flags of ``config`` inside; restored after."""
+    check_options(config, device)
+    prev = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    prev_threads = torch.get_num_threads()
+    prev_tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    try:
+        if config.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        if config.cpu_threads:
+            torch.set_num_threads(config.cpu_threads)
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(config.tf32)
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
+        torch.set_num_threads(prev_threads)
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = prev_tf32
+
+
+def as_input(x: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """``x`` (B, C, H, W) in the layout of ``config`` (channels-last when ``train.channels_last``)."""
+    return x.contiguous(memory_format=torch.channels_last) if config.channels_last and x.ndim == 4 else x
+
+
+def train_forward(model, config: TrainConfig):
+    """``f(x, drop_mask) -> (features, logits)`` float32 for training ``model`` under ``config``'s options
+    (module docstring); ``model`` is moved to channels-last in place when asked."""
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if config.compile else model
+    if config.autocast == "off":
+        return forward
+
+    def autocast_forward(x, drop_mask=None):
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            feats, logits = forward(x, drop_mask)
+        return feats.float(), logits.float()
+
+    return autocast_forward
