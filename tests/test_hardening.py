@@ -115,7 +115,7 @@ def test_out_that_is_a_file_fails_before_training(tmp_path, shared, monkeypatch,
     params = _params(tmp_path, shared)
     target = tmp_path / "taken"
     target.write_text("not a folder")
-    monkeypatch.setattr(runs_mod, "train_seeds", lambda *a, **k: pytest.fail("trained before checking --out"))
+    monkeypatch.setattr(runs_mod, "fit_stacked", lambda *a, **k: pytest.fail("trained before checking --out"))
     assert main(["train", "--params", str(params), "--source", "H", "--target", "V", "--out", str(target)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"madtn train: error: out_dir {str(target)!r} is a file: expected a folder (or a path where one can be created)"]

@@ -1,31 +1,41 @@
 """Executing the grid with papermill: notebooks, runs, local worker pools and Dask.
 
+Stacking: the unfinished runs of one task and data (:func:`~madtn_utils.suite.spec.group_key`)
+are trained by one ``02_train`` execution (:func:`execute_runs`, chunks planned by
+:func:`~madtn_utils.suite.groups.plan_groups`), in the folder of its first run; the executed
+notebook is then copied into the folder of every other run it trained, so each finished run
+folder holds the notebook that made it, and resume, run hashes and rescue stay per run.
+
 Resuming: a folder holding a run of other settings is redone: its executed notebook is
-removed first, and its ``metrics.json`` replaced (atomically, as the notebook's last act)
-only when the new run has finished.
+removed first, and its ``metrics.json`` replaced (atomically, by the notebook) only when the
+new run has finished. A run counts as finished only with its notebook beside its metrics,
+so a run whose group was interrupted after it wrote its metrics is trained again.
 
 Notebooks (:func:`execute_notebook`) are executed under ``.<name>.partial-<pid>.ipynb`` and
 renamed when they succeed; a failing one is kept as ``<name>.failed.ipynb`` and raises
 :class:`~madtn_utils.procs.NotebookFailed`, one line naming it. Kernels log nothing on the
 terminal (their errors reach us through papermill).
 
-Execution: ``jobs`` local worker processes (which die with the command), or a Dask
-distributed cluster when a scheduler address is given (every worker must see the same
-file system). The first failing run stops the grid: pending runs are cancelled and the
-local workers running others are stopped.
+Execution: local worker processes (which die with the command; on CUDA one per GPU, each
+seeing only its GPU: :func:`~madtn_utils.suite.groups.grid_devices`), or a Dask distributed
+cluster when a scheduler address is given (every worker must see the same file system; which
+GPU a Dask worker uses is the cluster's business). The first failing execution stops the grid:
+pending ones are cancelled and the local workers running others are stopped.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
 from madtn_utils.procs import NotebookFailed, die_with_parent, remove_stale
 from madtn_utils.suite.grid import TRAIN, is_finished, notebooks_dir, run_dir_of
-from madtn_utils.suite.spec import METRICS_FILE, RunSpec, recorded_hash, run_hash
+from madtn_utils.suite.groups import grid_devices, plan_groups
+from madtn_utils.suite.spec import METRICS_FILE, RunSpec, group_key, recorded_hash, run_hash
 
-__all__ = ["KERNEL_ARGS", "execute_notebook", "execute_run", "connect", "run_grid"]
+__all__ = ["KERNEL_ARGS", "execute_notebook", "execute_runs", "execute_run", "connect", "run_grid"]
 
 #: Kernel command-line arguments: its own log (the TCP transport warning, shutdown noise) stays off the terminal.
 KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
@@ -71,48 +81,87 @@ def execute_notebook(name: str, out_dir: str | Path, parameters: dict, *, what: 
         tmp.unlink(missing_ok=True)
 
 
+def _copy_notebook(notebook: Path, folder: Path) -> None:
+    """``notebook`` copied into ``folder`` atomically (via a partial file of this process)."""
+    tmp = folder / f".{TRAIN}.partial-{os.getpid()}.ipynb"
+    try:
+        shutil.copyfile(notebook, tmp)
+        os.replace(tmp, folder / f"{TRAIN}.ipynb")
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def execute_runs(params_file: str, specs, folders, expected_hashes=None, log_output: bool = False) -> list[dict]:
+    """Execute 02_train once for the unfinished runs of ``specs`` (one :func:`~madtn_utils.suite.spec.group_key`:
+    a task and its data), trained together (stacked), each into its folder; one status dict per run.
+
+    The notebook is executed in the folder of the first unfinished run (the *lead*); when it
+    succeeds (every run's ``metrics.json`` holds its expected hash), it is copied into the folder
+    of each other run it trained, so every finished run folder holds the executed notebook that
+    made it. A failing notebook is ``<lead>/02_train.failed.ipynb``. ``expected_hashes``: the
+    runs' :func:`run_hash` (computed from ``params_file`` when None).
+    """
+    specs, folders = list(specs), [Path(f) for f in folders]
+    if len({group_key(s) for s in specs}) != 1 or len(folders) != len(specs):
+        raise ValueError("specs: expected runs of one task and data, one folder each")
+    if expected_hashes is None:
+        from madtn_utils.suite.params import load_params
+
+        params = load_params(params_file)
+        expected_hashes = [run_hash(params, s) for s in specs]
+    runs = list(zip(specs, folders, expected_hashes))
+    todo = [r for r in runs if not is_finished(r[1], r[2])]
+    results = [{"run": f.name, "status": "done before", "seconds": 0.0} for _, f, h in runs if is_finished(f, h)]
+    if not todo:
+        return results
+    for _, folder, _ in todo:
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_stale(folder)
+        (folder / f"{TRAIN}.ipynb").unlink(missing_ok=True)  # another run's notebook: never beside the new metrics
+
+    def check():
+        for _, folder, expected in todo:
+            got = recorded_hash(folder)
+            if got != expected:
+                found = f"records run_hash {got!r}" if (folder / METRICS_FILE).is_file() else "was not written"
+                return f"{folder.name}/{METRICS_FILE} {found}: expected run_hash {expected!r} of these params"
+        return None
+
+    t0 = time.perf_counter()
+    lead = todo[0][1]
+    source, target = specs[0].task.split("->")
+    parameters = {"params_file": str(params_file), "source": source, "target": target,
+                  "runs": [{"lam": float(s.lam), "components": s.components, "overrides": dict(s.overrides),
+                            "out_dir": str(f)} for s, f, _ in todo]}
+    what = f"for run {lead.name}" + (f" and {len(todo) - 1} stacked with it" if len(todo) > 1 else "")
+    notebook = execute_notebook(TRAIN, lead, parameters, what=what, check=check, log_output=log_output)
+    for _, folder, _ in todo[1:]:
+        _copy_notebook(notebook, folder)
+    seconds = round(time.perf_counter() - t0, 2)
+    return results + [{"run": f.name, "status": "executed", "seconds": seconds, "stacked": len(todo)} for _, f, _ in todo]
+
+
 def execute_run(params_file: str, spec: RunSpec, folder: str, expected_hash: str | None = None,
                 log_output: bool = False) -> dict:
     """Execute 02_train for ``spec`` into ``folder`` unless it is finished (resume); returns a status dict.
 
     ``expected_hash``: the run's :func:`run_hash` (computed from ``params_file`` when None).
     """
-    folder = Path(folder)
-    if expected_hash is None:
-        from madtn_utils.suite.params import load_params
-
-        expected_hash = run_hash(load_params(params_file), spec)
-    if is_finished(folder, expected_hash):
-        return {"run": folder.name, "status": "done before", "seconds": 0.0}
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_stale(folder)
-    (folder / f"{TRAIN}.ipynb").unlink(missing_ok=True)  # another run's notebook: never beside the new metrics
-
-    def check():
-        got = recorded_hash(folder)
-        if got != expected_hash:
-            found = f"records run_hash {got!r}" if (folder / METRICS_FILE).is_file() else "was not written"
-            return f"its {METRICS_FILE} {found}: expected run_hash {expected_hash!r} of these params"
-        return None
-
-    t0 = time.perf_counter()
-    source, target = spec.task.split("->")
-    execute_notebook(TRAIN, folder, {"params_file": str(params_file), "source": source, "target": target,
-                                     "lam": float(spec.lam), "components": spec.components, "out_dir": str(folder),
-                                     "overrides": dict(spec.overrides)},
-                     what=f"for run {folder.name}", check=check, log_output=log_output)
-    return {"run": folder.name, "status": "executed", "seconds": round(time.perf_counter() - t0, 2)}
+    return execute_runs(params_file, [spec], [folder], None if expected_hash is None else [expected_hash], log_output)[0]
 
 
 def _execute_star(args):
-    return execute_run(*args)
+    return execute_runs(*args)
 
 
-def _init_worker(threads: int, owner: int) -> None:
-    """Grid worker: kernels started from here use ``threads`` BLAS/OpenMP threads; the worker dies with ``owner``."""
+def _init_worker(threads: int, owner: int, gpus=None) -> None:
+    """Grid worker: kernels started from here use ``threads`` BLAS/OpenMP threads and, with ``gpus`` (a queue of
+    GPU indices), see only the GPU this worker takes from it; the worker dies with ``owner``."""
     die_with_parent(owner)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
+    if gpus is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus.get())
 
 
 def connect(address: str, timeout: float = 5.0):
@@ -143,7 +192,9 @@ def _stop_workers(pool, folders) -> None:
 
 def run_grid(params_file: str | Path, specs, run_root: str | Path, *, jobs: int = 1, scheduler=None,
              progress: bool = True) -> list[dict]:
-    """Execute every unfinished run of ``specs`` (resume), locally in ``jobs`` processes or on Dask.
+    """Execute every unfinished run of ``specs`` (resume), the runs of a task and data together
+    (:func:`plan_groups`, one ``02_train`` execution each: :func:`execute_runs`), locally in up to
+    ``jobs`` processes (on CUDA one per GPU: :func:`grid_devices`) or on Dask. One status dict per run.
 
     ``scheduler``: a Dask scheduler address or a connected ``distributed.Client``.
     """
@@ -153,20 +204,21 @@ def run_grid(params_file: str | Path, specs, run_root: str | Path, *, jobs: int 
 
     params_file = str(Path(params_file).resolve())
     params = load_params(params_file)
-    todo = [(params_file, s, str(run_dir_of(run_root, s)), run_hash(params, s)) for s in specs]
-    done = [{"run": Path(t[2]).name, "status": "done before", "seconds": 0.0} for t in todo if is_finished(Path(t[2]), t[3])]
-    todo = [t for t in todo if not is_finished(Path(t[2]), t[3])]
-    bar = tqdm(total=len(specs), initial=len(done), desc="grid", unit="run", disable=not progress)
-    results = list(done)
+    runs = {s: (run_dir_of(run_root, s), run_hash(params, s)) for s in specs}
+    results = [{"run": f.name, "status": "done before", "seconds": 0.0} for f, h in runs.values() if is_finished(f, h)]
+    pending = [s for s, (f, h) in runs.items() if not is_finished(f, h)]
+    workers, gpus = (jobs, None) if scheduler is not None else grid_devices(params.train.device, jobs)
+    todo = [(params_file, g, [str(runs[s][0]) for s in g], [runs[s][1] for s in g]) for g in plan_groups(pending, workers)]
+    bar = tqdm(total=len(runs), initial=len(results), desc="grid", unit="run", disable=not progress)
     try:
         if todo and scheduler is not None:
             _on_dask(scheduler, todo, results, bar)
-        elif jobs <= 1 or len(todo) <= 1:
+        elif workers <= 1 or len(todo) <= 1:
             for t in todo:
-                results.append(_execute_star(t))
-                bar.update()
+                results += _execute_star(t)
+                bar.update(len(t[1]))
         elif todo:
-            _on_pool(jobs, todo, results, bar)
+            _on_pool(workers, todo, results, bar, gpus)
     finally:
         bar.close()
     return results
@@ -177,11 +229,13 @@ def _on_dask(scheduler, todo, results, bar) -> None:
 
     client = connect(scheduler) if isinstance(scheduler, str) else scheduler
     try:
-        futures = [client.submit(_execute_star, t, pure=False, key=f"madtn-{Path(t[2]).name}-{time.time_ns()}") for t in todo]
+        futures = [client.submit(_execute_star, t, pure=False, key=f"madtn-{Path(t[2][0]).name}-{time.time_ns()}")
+                   for t in todo]
         try:
             for fut in as_completed(futures):
-                results.append(fut.result())
-                bar.update()
+                done = fut.result()
+                results += done
+                bar.update(len(done))
         except BaseException:
             client.cancel(futures)  # runs already executing on a worker finish there; nothing new starts
             raise
@@ -190,21 +244,28 @@ def _on_dask(scheduler, todo, results, bar) -> None:
             client.close()
 
 
-def _on_pool(jobs, todo, results, bar) -> None:
+def _on_pool(jobs, todo, results, bar, gpus=None) -> None:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     workers = min(jobs, len(todo))
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                             initargs=(threads, os.getpid())) as pool:
+    ctx = mp.get_context("spawn")
+    queue = None
+    if gpus:
+        queue = ctx.Queue()
+        for i in range(workers):
+            queue.put(gpus[i % len(gpus)])
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(threads, os.getpid(), queue)) as pool:
         futures = [pool.submit(_execute_star, t) for t in todo]
         try:
             for fut in as_completed(futures):
-                results.append(fut.result())
-                bar.update()
+                done = fut.result()
+                results += done
+                bar.update(len(done))
         except BaseException:
             for fut in futures:
                 fut.cancel()
-            _stop_workers(pool, [t[2] for t in todo])
+            _stop_workers(pool, [f for t in todo for f in t[2]])
             raise

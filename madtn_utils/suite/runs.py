@@ -1,8 +1,10 @@
-"""One training run of the grid: a task, λ, input components and seeds, with its outputs.
+"""Training runs of the grid: a task, λ, input components and seeds, with their outputs.
 
-:func:`train_run` is what ``notebooks/02_train.ipynb`` and ``madtn train`` call. It
-loads both databases through the preprocessing cache, trains every seed with the data
-on the device once, and writes into ``out_dir``:
+:func:`train_runs` is what ``notebooks/02_train.ipynb`` calls (``madtn train`` calls
+:func:`train_run`, one run). It loads both databases through the preprocessing cache once,
+trains every seed of every run with the data on the device once, the runs stacked
+(:func:`~madtn_utils.train.stacked.fit_stacked`: ``train.stacking``), and writes into each
+run's ``out_dir``:
 
 - ``predictions.csv`` (every target sample, every seed), ``history.csv`` (per epoch and
   seed: ``epoch, ce, mmd2, loss, median_d2``, one mean-kernel column per Gaussian
@@ -11,6 +13,11 @@ on the device once, and writes into ``out_dir``:
   :func:`per_seed_record`), mean ± std over seeds (``summary``, with
   ``summary["domain_gap"]``), the summed confusion matrix, the resolved params and the
   device. A run folder counts as finished only when its ``metrics.json`` exists.
+
+The runs of one call share the data: their params (after their overrides) must agree on
+``data`` and ``preprocess``. Every output folder is checked writable before any training; a
+write error after training saves that run to a rescue folder (:func:`save_run`) and the other
+runs are still written; the call then raises one line naming every rescue folder.
 """
 
 from __future__ import annotations
@@ -29,14 +36,16 @@ from madtn_utils.config import to_dict
 from madtn_utils.files import atomic_write_text, writable_dir, write_json
 from madtn_utils.preprocess.domain import CLASSES
 from madtn_utils.suite.params import RunParams, load_domain
-from madtn_utils.suite.spec import METRICS_FILE, RunSpec, RunWarning, run_config, run_hash, spec_params
+from madtn_utils.suite.spec import METRICS_FILE, RunSpec, RunWarning, run_config, run_hash, run_slug, spec_params
 from madtn_utils.train.tasks import parse_task, resolve_task
 from madtn_utils.train.gap import GAP_METHOD, summarize_gap
-from madtn_utils.train.loop import resolve_device, train_seeds
+from madtn_utils.train.loop import resolve_device
 from madtn_utils.train.prepare import device_info
 from madtn_utils.train.metrics import summarize
+from madtn_utils.train.stacked import fit_stacked, prepare_members, resolve_stacking
 
-__all__ = ["train_run", "check_out_dir", "save_run", "class_notes", "per_seed_record", "run_summary"]
+__all__ = ["train_runs", "train_run", "check_out_dir", "save_run", "class_notes", "per_seed_record", "run_summary"]
+
 
 def train_run(params: RunParams, *, source: str, target: str, lam: float | None = None,
               components: str | None = None, seeds=None, overrides: dict | None = None, out_dir: str | Path,
@@ -46,44 +55,82 @@ def train_run(params: RunParams, *, source: str, target: str, lam: float | None 
     ``lam``, ``components`` and ``seeds`` default to the params' ``train.lam``,
     ``train.components`` and ``seeds``; ``overrides`` (dotted params keys, e.g.
     ``{"train.mmd_kernel": "median"}``) change the params of this run only. Returns the
-    content of ``metrics.json``.
+    content of ``metrics.json`` (and ``out_dir``).
+    """
+    run = {"lam": lam, "components": components, "overrides": overrides or {}, "out_dir": out_dir}
+    return train_runs(params, source=source, target=target, runs=[run], seeds=seeds, progress=progress)[0]
+
+
+def _spec(params: RunParams, task: str, run: dict) -> RunSpec:
+    lam, components = run.get("lam"), run.get("components")
+    lam = params.train.lam if lam is None or lam < 0 else lam
+    return RunSpec(task, float(lam), components or params.train.components, tuple((run.get("overrides") or {}).items()))
+
+
+def train_runs(params: RunParams, *, source: str, target: str, runs, seeds=None, progress: bool = False) -> list[dict]:
+    """Train the ``runs`` of ``source -> target`` together and write each one's outputs (module docstring).
+
+    ``runs``: mappings with ``lam`` (None or < 0: ``train.lam``), ``components`` (None or "":
+    ``train.components``), ``overrides`` (dotted params keys) and ``out_dir`` (None or "":
+    ``<run dir>/train/<run slug>``). Returns the ``metrics.json`` content of each run, in order,
+    with its folder as ``out_dir``.
     """
     task = resolve_task(source, target)
-    spec = RunSpec(task, float(params.train.lam if lam is None else lam),
-                   params.train.components if components is None else components, tuple((overrides or {}).items()))
+    runs = list(runs)
+    if not runs:
+        raise ValueError("runs: expected at least one run to train, got none")
     seeds = list(params.seeds if seeds is None else seeds)
     run_params = dataclasses.replace(params, seeds=tuple(seeds))  # validated again (distinct seeds >= 0)
-    params = spec_params(run_params, spec)
-    cfg = dataclasses.replace(params.train, lam=spec.lam, components=spec.components)
-    out = check_out_dir(out_dir)
+    specs = [_spec(run_params, task, r) for r in runs]
+    if len(set(specs)) != len(specs):
+        raise ValueError(f"runs: expected distinct runs, got {[run_slug(s) for s in specs]}")
+    each = [spec_params(run_params, s) for s in specs]
+    for s, p in zip(specs, each):
+        if (p.data, p.preprocess) != (each[0].data, each[0].preprocess):
+            raise ValueError(f"runs: run {run_slug(s)} needs other data or preprocessing than {run_slug(specs[0])}: "
+                             "expected runs of one data (group them by their data and preprocess overrides)")
+    cfgs = [dataclasses.replace(p.train, lam=s.lam, components=s.components) for s, p in zip(specs, each)]
+    outs = [check_out_dir(r.get("out_dir") or params.run_dir / "train" / run_slug(s)) for r, s in zip(runs, specs)]
     src_db, tgt_db = parse_task(task)
     t0 = time.perf_counter()
-    src, _, src_info = load_domain(params, src_db)
-    tgt, _, tgt_info = load_domain(params, tgt_db)
+    src, _, src_info = load_domain(each[0], src_db)
+    tgt, _, tgt_info = load_domain(each[0], tgt_db)
     t_data = time.perf_counter() - t0
     notes = class_notes(src, "source")
-    results = train_seeds(src, tgt, cfg, seeds, progress=progress)
+    members = prepare_members(src, tgt, [(c, seeds, f"{task} ({run_slug(s)})") for c, s in zip(cfgs, specs)])
+    flat = fit_stacked(members, tgt, progress=progress)
     notes += class_notes(tgt, "target")  # target labels: read only after training, to score
     for note in notes:
         warnings.warn(f"{task}: {note}", RunWarning, stacklevel=2)
-    device = resolve_device(cfg.device)
-    preds = pd.concat([r.predictions for r in results], ignore_index=True)
-    hist = pd.concat([r.history.assign(seed=r.seed) for r in results], ignore_index=True)
-    record = {
-        "task": task, "source": src_db, "target": tgt_db, "lam": cfg.lam, "components": cfg.components,
-        "overrides": dict(spec.overrides),
-        "seeds": seeds, "run_hash": run_hash(run_params, spec), "n_source_samples": len(src),
-        "n_source_maps": int(len(src.train_maps)), "n_target_samples": len(tgt),
-        "summary": run_summary(results), "domain_gap_method": GAP_METHOD, "warnings": notes,
-        "per_seed": [per_seed_record(r) for r in results],
-        "device": str(device), "device_info": device_info(device),
-        "host": platform.node(),
-        "seconds": {"data": round(t_data, 3), "train": round(sum(r.seconds for r in results), 3)},
-        "preprocess_cache": {src_db: src_info["folder"], tgt_db: tgt_info["folder"]},
-        "run_config": run_config(run_params, spec), "train_config": to_dict(cfg), "params": to_dict(params),
-    }
-    save_run(out, preds, hist, record)
-    return record
+    records, problems = [], []
+    for k, (spec, p, cfg, out) in enumerate(zip(specs, each, cfgs, outs)):
+        results = flat[k * len(seeds):(k + 1) * len(seeds)]
+        device = resolve_device(cfg.device)
+        preds = pd.concat([r.predictions for r in results], ignore_index=True)
+        hist = pd.concat([r.history.assign(seed=r.seed) for r in results], ignore_index=True)
+        record = {
+            "task": task, "source": src_db, "target": tgt_db, "lam": cfg.lam, "components": cfg.components,
+            "overrides": dict(spec.overrides),
+            "seeds": seeds, "run_hash": run_hash(run_params, spec), "n_source_samples": len(src),
+            "n_source_maps": int(len(src.train_maps)), "n_target_samples": len(tgt),
+            "summary": run_summary(results), "domain_gap_method": GAP_METHOD, "warnings": notes,
+            "per_seed": [per_seed_record(r) for r in results],
+            "device": str(device), "device_info": device_info(device),
+            "stacking": {"engine": resolve_stacking(cfg, device), "runs": len(specs), "trainings": len(flat)},
+            "host": platform.node(),
+            "seconds": {"data": round(t_data, 3), "train": round(sum(r.seconds for r in results), 3)},
+            "preprocess_cache": {src_db: src_info["folder"], tgt_db: tgt_info["folder"]},
+            "run_config": run_config(run_params, spec), "train_config": to_dict(cfg), "params": to_dict(p),
+        }
+        try:
+            save_run(out, preds, hist, record)
+        except ValueError as exc:  # rescued: the other runs are still written
+            problems.append(str(exc))
+        records.append({**record, "out_dir": str(out)})
+    if problems:
+        more = f" ({len(problems) - 1} more run(s) rescued likewise: {'; '.join(problems[1:])})" if len(problems) > 1 else ""
+        raise ValueError(problems[0] + more)
+    return records
 
 
 def per_seed_record(result) -> dict:

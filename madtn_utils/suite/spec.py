@@ -21,7 +21,7 @@ from madtn_utils.suite.params import RunParams, override
 from madtn_utils.train.tasks import parse_task
 
 __all__ = ["METRICS_FILE", "RunSpec", "RunWarning", "run_slug", "spec_params", "run_config", "run_hash",
-           "recorded_hash", "matching_records", "spec_of_record"]
+           "recorded_hash", "matching_records", "spec_of_record", "data_overrides", "group_key"]
 
 METRICS_FILE = "metrics.json"
 
@@ -73,6 +73,27 @@ def run_slug(spec: RunSpec) -> str:
     lam = f"{spec.lam:g}".replace(".", "p")
     extra = "".join(f"_{key.rsplit('.', 1)[-1]}-{_slug_value(value)}" for key, value in spec.overrides)
     return f"{spec.task.replace('->', '-')}_lam{lam}_{spec.components}{extra}"
+
+
+def data_overrides(spec: RunSpec) -> tuple:
+    """The overrides of ``spec`` that change its data or preprocessing (every key outside ``train.``).
+
+    >>> data_overrides(RunSpec("C->H", 2.0, overrides={"train.mmd_kernel": "median", "preprocess.apex": "onset"}))
+    (('preprocess.apex', 'onset'),)
+    """
+    return tuple((k, v) for k, v in spec.overrides if not k.startswith("train."))
+
+
+def group_key(spec: RunSpec) -> tuple:
+    """Runs with one key share their data and train together in one ``02_train`` execution: the task
+    and the :func:`data_overrides` (λ, components and ``train.*`` overrides may differ).
+
+    >>> group_key(RunSpec("C->H", 0.0, "Face")) == group_key(RunSpec("C->H", 2.0, overrides={"train.control": "flip_mmd"}))
+    True
+    >>> group_key(RunSpec("C->H", 2.0)) == group_key(RunSpec("C->H", 2.0, overrides={"data.shift.spurious": 0.0}))
+    False
+    """
+    return spec.task, data_overrides(spec)
 
 
 def spec_params(params: RunParams, spec: RunSpec) -> RunParams:

@@ -1,0 +1,171 @@
+"""Stacked against one-by-one training: the Table 5 + Figure 6 runs of one task, both ways, one process.
+
+    python3 bench/grid.py [--params params/smoke.yaml] [--task C->H] [--stacking grouped] [--seeds 0 1]
+                          [--epochs N] [--random N_SOURCE N_TARGET] [--channels-last]
+
+The runs are those ``grid_for(params, ("table5", "fig6"))`` gives for ``--task`` (every
+ablation variant at the params' λ and every λ of Figure 6 with the full map), each with the
+params' seeds. They are trained twice in this process: one by one with
+:func:`madtn_utils.train.loop.fit_prepared` (what a run alone does), and stacked with
+:func:`madtn_utils.train.stacked.fit_stacked` under ``--stacking`` (``grouped``: one stacked
+network; ``loop``: one after another). The script asserts that every run gives the same
+predictions and, within the tolerance of ``tests/test_stacked.py`` (probabilities 1e-4;
+history 1e-6 + 1e-4 relative), the same numbers, then prints runs/s of both, their ratio, the
+achieved GFLOP/s of the training steps (forward, weight gradients, input gradients of all
+layers but the first, per the network's shapes; evaluation and the domain gap are in the
+time but not in the count) against the peak of a 2048x2048 float32 matmul measured here on
+the same number of threads, and ``uptime``.
+
+The data: the task's databases through the preprocessing cache of ``--params``, or, with
+``--random``, random uint8 maps of the params' map size (N_SOURCE source train maps,
+N_TARGET target maps), which time the same work without any preprocessing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+# runnable from a plain copy of the tree (no editable install): the package sits beside bench/
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import torch
+
+__all__ = ["main", "train_flops", "matmul_peak"]
+
+#: Tolerances of the stacked results against the runs alone (as tests/test_stacked.py).
+PROB_ATOL, HIST_ATOL, HIST_RTOL = 1e-4, 1e-6, 1e-4
+
+
+def train_flops(config, input_size: int, rows: int) -> float:
+    """FLOPs of one training step of ``rows`` inputs: forward, weight gradients, and input gradients of
+    every layer but the first (2 FLOPs per multiply-add)."""
+    side, c_in, fwd, first = input_size, 3, 0.0, 0.0
+    for i, (c_out, k) in enumerate(zip(config.widths, config.kernel_sizes)):
+        f = 2.0 * c_in * c_out * k * k * side * side
+        fwd, first = fwd + f, (f if i == 0 else first)
+        c_in, side = c_out, side // 2
+    fc = 2.0 * (c_in * side * side * config.fc_dim + config.fc_dim * 3)
+    return rows * (3 * (fwd + fc) - first)
+
+
+def matmul_peak(threads: int, seconds: float = 2.0) -> float:
+    """GFLOP/s of a 2048x2048 float32 matmul on ``threads`` threads (best of repeated timings)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+        a @ b
+        best, t_end = math.inf, time.perf_counter() + seconds
+        while time.perf_counter() < t_end:
+            t0 = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t0)
+        return 2 * 2048**3 / best / 1e9
+    finally:
+        torch.set_num_threads(before)
+
+
+def _random_domains(name_s, name_t, n_source, n_target, size, seed=0):
+    from madtn_utils.preprocess.domain import DomainData
+
+    rng = np.random.default_rng(seed)
+    n_s = max(3, n_source // 10)
+    u8 = lambda n: rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8)  # noqa: E731
+    src = DomainData(name_s, u8(n_source), np.arange(n_source) % n_s, u8(n_s), np.arange(n_s) % 3,
+                     tuple(map(str, range(n_s))), tuple(map(str, range(n_s))))
+    tgt = DomainData(name_t, u8(0), np.zeros(0, np.int64), u8(n_target), np.arange(n_target) % 3,
+                     tuple(map(str, range(n_target))), tuple(map(str, range(n_target))))
+    return src, tgt
+
+
+def _same(alone, stacked, name) -> None:
+    pa, ps = alone.predictions.filter(like="p_").to_numpy(), stacked.predictions.filter(like="p_").to_numpy()
+    ha, hs = alone.history.to_numpy(np.float64), stacked.history.to_numpy(np.float64)
+    ok = ((alone.predictions.pred == stacked.predictions.pred).all() and np.abs(pa - ps).max() <= PROB_ATOL
+          and (np.abs(ha - hs) <= HIST_ATOL + HIST_RTOL * np.abs(ha)).all() and alone.metrics == stacked.metrics)
+    assert ok, (f"{name} seed {alone.seed}: stacked differs from alone (probabilities by {np.abs(pa - ps).max():.3g}, "
+                f"history by {np.abs(ha - hs).max():.3g})")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params/smoke.yaml")
+    ap.add_argument("--task", default=None, help="default: the first Figure 6 task of the params")
+    ap.add_argument("--stacking", default="grouped", choices=("grouped", "loop"))
+    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="default: the params' seeds")
+    ap.add_argument("--epochs", type=int, default=None, help="default: the params' train.epochs")
+    ap.add_argument("--random", type=int, nargs=2, metavar=("N_SOURCE", "N_TARGET"), default=None)
+    ap.add_argument("--channels-last", action="store_true", help="train.channels_last for both ways")
+    args = ap.parse_args(argv)
+
+    from madtn_utils.suite.grid import grid_for
+    from madtn_utils.suite.params import load_domain, load_params, override
+    from madtn_utils.suite.spec import spec_params
+    from madtn_utils.train.loop import fit_prepared
+    from madtn_utils.train.stacked import fit_stacked, prepare_members
+    from madtn_utils.train.tasks import parse_task
+
+    warnings.simplefilter("ignore")
+    changes = {"seeds": args.seeds, "train.epochs": args.epochs, "train.stacking": args.stacking,
+               "train.channels_last": args.channels_last or None}
+    params = override(load_params(args.params), {k: v for k, v in changes.items() if v is not None})
+    task = args.task or params.experiments.lambda_tasks[0]
+    specs = [s for s in grid_for(params, ("table5", "fig6")) if s.task == task]
+    if not specs:
+        raise SystemExit(f"--task {task}: expected a task of experiments.ablation_tasks or lambda_tasks")
+    runs = []
+    for s in specs:
+        cfg = dataclasses.replace(spec_params(params, s).train, lam=s.lam, components=s.components)
+        runs.append((cfg, list(params.seeds), f"{task} λ={s.lam:g} {s.components}"))
+    src_db, tgt_db = parse_task(task)
+    if args.random:
+        src, tgt = _random_domains(src_db, tgt_db, *args.random, params.preprocess.map_size)
+    else:
+        src, tgt = load_domain(params, src_db)[0], load_domain(params, tgt_db)[0]
+    members = prepare_members(src, tgt, runs)
+    cfg = members[0].config
+    print(f"{task}: {len(specs)} runs x {len(params.seeds)} seeds = {len(members)} trainings; {len(src.train_maps)} source "
+          f"maps, {len(tgt.test_maps)} target maps, {params.preprocess.map_size} px, widths {list(cfg.widths)}, fc "
+          f"{cfg.fc_dim}, {cfg.epochs} epochs, batch {cfg.batch_size}; stacking {args.stacking}; "
+          f"{cfg.cpu_threads or torch.get_num_threads()} thread(s); device {members[0].prepared.device}", flush=True)
+
+    t0 = time.perf_counter()
+    alone = [fit_prepared(m.prepared, tgt, m.config, seed=m.seed, name=m.name) for m in members]
+    t_alone = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    stacked = fit_stacked(members, tgt)
+    t_stacked = time.perf_counter() - t0
+    for m, a, s in zip(members, alone, stacked):
+        _same(a, s, m.name)
+
+    steps = len(members[0].prepared.source_maps)  # rows per epoch: every source map once, plus the target rows
+    n_steps = max(1, min(math.ceil(steps / cfg.batch_size), steps // 2))
+    rows = steps + n_steps * min(cfg.batch_size, len(tgt.test_maps))
+    flops = train_flops(cfg, members[0].prepared.input_size, rows) * cfg.epochs * len(members)
+    peak = matmul_peak(cfg.cpu_threads or torch.get_num_threads())
+    out = {"task": task, "runs": len(specs), "trainings": len(members), "stacking": args.stacking,
+           "alone_s": round(t_alone, 2), "stacked_s": round(t_stacked, 2),
+           "alone_runs_per_s": round(len(members) / t_alone, 4), "stacked_runs_per_s": round(len(members) / t_stacked, 4),
+           "ratio": round(t_alone / t_stacked, 3), "train_gflop": round(flops / 1e9, 2),
+           "alone_gflops": round(flops / t_alone / 1e9, 2), "stacked_gflops": round(flops / t_stacked / 1e9, 2),
+           "matmul_peak_gflops": round(peak, 1), "load_avg": [round(x, 2) for x in os.getloadavg()]}
+    print(f"one by one {out['alone_runs_per_s']:8.4f} runs/s  ({t_alone:.1f} s, {out['alone_gflops']} GFLOP/s)")
+    print(f"stacked    {out['stacked_runs_per_s']:8.4f} runs/s  ({t_stacked:.1f} s, {out['stacked_gflops']} GFLOP/s)")
+    print(f"ratio      {out['ratio']:8.3f}x   matmul 2048² peak {peak:.1f} GFLOP/s; same results: yes")
+    print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip() or f"load {os.getloadavg()}")
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
