@@ -85,8 +85,9 @@ def train_runs(params: RunParams, *, source: str, target: str, runs, seeds=None,
     if len(set(specs)) != len(specs):
         raise ValueError(f"runs: expected distinct runs, got {[run_slug(s) for s in specs]}")
     each = [spec_params(run_params, s) for s in specs]
-    for s, p in zip(specs, each):
-        if (p.data, p.preprocess) != (each[0].data, each[0].preprocess):
+    inputs = [(c["data"], c["preprocess"]) for c in (run_config(run_params, s) for s in specs)]
+    for s, data in zip(specs, inputs):
+        if data != inputs[0]:
             raise ValueError(f"runs: run {run_slug(s)} needs other data or preprocessing than {run_slug(specs[0])}: "
                              "expected runs of one data (group them by their data and preprocess overrides)")
     cfgs = [dataclasses.replace(p.train, lam=s.lam, components=s.components) for s, p in zip(specs, each)]

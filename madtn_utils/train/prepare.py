@@ -114,7 +114,7 @@ def permuted_labels(labels: np.ndarray, seed: int = PERMUTATION_SEED) -> np.ndar
 
 
 def _to_device_u8(arr: np.ndarray, mask: torch.Tensor, device: torch.device) -> torch.Tensor:
-    t = torch.as_tensor(np.ascontiguousarray(arr, dtype=np.uint8)).to(device)
+    t = torch.as_tensor(np.ascontiguousarray(arr, dtype=np.uint8)).to(device, copy=True)  # never the caller's array
     return t.mul_(mask)  # component zeroing, once, on the device
 
 
