@@ -181,10 +181,11 @@ def table_note(long: pd.DataFrame) -> str:
     ours = ours[ours["method"] == OURS] if "method" in ours else ours
     seeds = sorted({int(s) for s in ours["n_seeds"].dropna()}) if "n_seeds" in ours else []
     n = "–".join(str(s) for s in (seeds[:1] + seeds[-1:] if len(seeds) > 1 else seeds)) or "?"
-    note = ("Cells: mean F1 / accuracy (%), with the paper's digits. [paper]: published numbers. [ours]: this "
-            f"reproduction, the model after the last epoch, mean over n = {n} seeds")
-    note += ("; (± F1 / ± accuracy) is the standard deviation over those seeds (ddof = 1)" if seeds and seeds[-1] > 1
-             else "; one seed, so no spread")
+    note = "Cells: mean F1 / accuracy (%), with the paper's digits. [paper]: published numbers"
+    if len(ours) or not len(base):
+        note += f". [ours]: this reproduction, the model after the last epoch, mean over n = {n} seeds"
+        note += ("; (± F1 / ± accuracy) is the standard deviation over those seeds (ddof = 1)" if seeds and seeds[-1] > 1
+                 else "; one seed, so no spread")
     if (long["task"] == "Average").any():
         note += "; Average: the mean over the tasks of the per-task means"
     if len(base):
