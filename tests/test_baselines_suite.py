@@ -133,4 +133,4 @@ def test_reproduce_only_baselines_fills_tables_3_4_and_the_audit(tmp_path, share
     assert (run / "figures" / "baselines_oracle.png").stat().st_size > 0
     assert (run / "08_baselines.ipynb").is_file() and not (run / "runs").exists()  # no training run was made
     audit = pd.read_csv(run / "tables" / "baselines_oracle.csv")
-    assert set(audit.task) == {"H->V", "C->H", "Average"} and (audit.oracle_minus_label_free >= 0).all()
+    assert set(audit.task) == {"H->V", "C->H", "Average"} and (audit.accuracy_oracle_minus_label_free >= 0).all()

@@ -150,13 +150,24 @@ def collect_baselines(run_root, params) -> pd.DataFrame:
                          "hparams": json.dumps(m["hparams"], sort_keys=True),
                          "oracle_accuracy": o.get("accuracy", np.nan), "oracle_mean_f1": o.get("mean_f1", np.nan),
                          "oracle_settings": o.get("settings", 0),
-                         "oracle_best": json.dumps(o["best"], sort_keys=True) if o else ""})
+                         "oracle_best": _changed(m["hparams"], o["best"]) if o else ""})
     if stale:
         warnings.warn(f"{run_root}: {len(stale)} baseline result file(s) were made with other settings and are left out "
                       f"(rerun with `madtn reproduce --only baselines`): {', '.join(stale)}", RunWarning, stacklevel=2)
     cols = ["task", "method", "accuracy", "mean_f1", "uar", "seconds", "n_target", "hparams", "oracle_accuracy",
             "oracle_mean_f1", "oracle_settings", "oracle_best"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def _changed(label_free: dict, best: dict) -> str:
+    """The oracle's pick as the hyperparameters it changed from the label-free setting.
+
+    >>> _changed({"C": 1.0, "k": "rbf"}, {"C": 8.0, "k": "rbf"}), _changed({"C": 1.0}, {"C": 1.0})
+    ('C=8', 'the label-free setting')
+    """
+    diff = {k: v for k, v in best.items() if label_free.get(k) != v}
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(diff.items())) \
+        or "the label-free setting"
 
 
 def baseline_long(baselines: pd.DataFrame, *, table: int, tasks) -> pd.DataFrame:
@@ -182,14 +193,14 @@ def oracle_table(baselines: pd.DataFrame) -> pd.DataFrame:
     average row per method (over the tasks it has); empty when the oracle did not run."""
     got = baselines[baselines["oracle_settings"] > 0]
     if got.empty:
-        return pd.DataFrame(columns=["method", "task", "accuracy_label_free", "accuracy_oracle", "oracle_minus_label_free",
+        return pd.DataFrame(columns=["method", "task", "accuracy_label_free", "accuracy_oracle", "accuracy_oracle_minus_label_free",
                                      "settings", "oracle_best"])
     t = pd.DataFrame({"method": got["method"], "task": got["task"], "accuracy_label_free": got["accuracy"],
                       "accuracy_oracle": got["oracle_accuracy"],
-                      "oracle_minus_label_free": got["oracle_accuracy"] - got["accuracy"],
+                      "accuracy_oracle_minus_label_free": got["oracle_accuracy"] - got["accuracy"],
                       "settings": got["oracle_settings"], "oracle_best": got["oracle_best"]})
     t = t.assign(_t=t["task"].map(list(TASKS).index)).sort_values(["method", "_t"], kind="stable")
-    avg = t.groupby("method", sort=False)[["accuracy_label_free", "accuracy_oracle", "oracle_minus_label_free"]].mean()
+    avg = t.groupby("method", sort=False)[["accuracy_label_free", "accuracy_oracle", "accuracy_oracle_minus_label_free"]].mean()
     avg = avg.reset_index().assign(task="Average", settings=np.nan, oracle_best="")
     methods = list(dict.fromkeys(baselines["method"]))
     out = pd.concat([t.drop(columns="_t"), avg], ignore_index=True)

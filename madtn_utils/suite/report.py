@@ -119,6 +119,8 @@ def plain_html(table: pd.DataFrame) -> str:
             t = t.rename(columns={col: f"{col} (%)"})
         elif t[col].dtype.kind == "f":
             t[col] = t[col].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
+        elif t[col].dtype.kind == "O":
+            t[col] = t[col].fillna("")
     return t.to_html(classes="tbl", border=0, index=False, escape=True)
 
 
