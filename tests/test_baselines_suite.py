@@ -94,6 +94,14 @@ def test_baselines_fit_resume_and_never_read_target_labels(tmp_path, shared):
     assert list(audit[audit.task == "Average"].method) == ["SVM", "SA"]
     rec = json.loads((root / "baselines" / "H-V.json").read_text())
     assert rec["baseline_hash"] == baseline_hash(params, "H->V") and rec["n_target"] == len(rec["methods"]["SVM"]["predictions"])
+    # two worker processes: the same records
+    run_baselines(params, tmp_path / "two", jobs=2)
+    for name in ("H-V.json", "C-H.json"):
+        one, two = (json.loads((r / "baselines" / name).read_text()) for r in (root, tmp_path / "two"))
+        for rec in (one, two):
+            for m in (*rec["methods"].values(), *rec["oracle"].values()):
+                m.pop("seconds")
+        assert one == two
     # resume: nothing redone; another C for SVM redoes both tasks and the old files stop counting
     mtime = (root / "baselines" / "H-V.json").stat().st_mtime_ns
     assert [s["status"] for s in run_baselines(params, root)] == ["done before", "done before"]

@@ -22,6 +22,7 @@ holds the current hash is not redone; files of other hashes are redone, and neve
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 from pathlib import Path
@@ -117,20 +118,59 @@ def _recorded(path: Path) -> dict | None:
         return None
 
 
-def run_baselines(params, run_root, *, progress: bool = False) -> list[dict]:
-    """Fit and score the baselines of every task not finished under ``params`` (resume); one status per task."""
+def _fit_timed(params, task: str, features: dict) -> tuple[str, dict, float]:
+    t0 = time.perf_counter()
+    return task, fit_task(params, task, features), round(time.perf_counter() - t0, 2)
+
+
+def _init_worker(owner: int) -> None:
+    from madtn_utils.procs import die_with_parent
+
+    die_with_parent(owner)
+
+
+def run_baselines(params, run_root, *, jobs: int | None = None, progress: bool = False) -> list[dict]:
+    """Fit and score the baselines of every task not finished under ``params`` (resume), in ``jobs`` worker
+    processes (default: the params' jobs; each fit uses one BLAS thread); one status per task, in task order.
+
+    Each task's file is written (atomically) as soon as the task is done, so an interruption keeps them.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     from tqdm.auto import tqdm
 
     tasks = list(params.experiments.tasks)
     todo = [t for t in tasks if (_recorded(_result_path(run_root, t)) or {}).get("baseline_hash") != baseline_hash(params, t)]
-    status = [{"task": t, "status": "done before", "seconds": 0.0} for t in tasks if t not in todo]
+    status = {t: {"task": t, "status": "done before", "seconds": 0.0} for t in tasks if t not in todo}
     databases = sorted({db for t in todo for db in parse_task(t)})
     features = {db: task_features(params, db, progress=progress) for db in databases}
-    for task in tqdm(todo, desc="baselines", unit="task", disable=not progress):
-        t0 = time.perf_counter()
-        write_json(_result_path(run_root, task), fit_task(params, task, features))
-        status.append({"task": task, "status": "executed", "seconds": round(time.perf_counter() - t0, 2)})
-    return status
+    jobs = min(jobs or params.n_jobs, len(todo)) if todo else 1
+    bar = tqdm(total=len(todo), desc="baselines", unit="task", disable=not progress)
+    try:
+        if jobs <= 1:
+            done = (_fit_timed(params, t, {db: features[db] for db in parse_task(t)}) for t in todo)
+            for task, record, seconds in done:
+                write_json(_result_path(run_root, task), record)
+                status[task] = {"task": task, "status": "executed", "seconds": seconds}
+                bar.update()
+        else:
+            with ProcessPoolExecutor(jobs, mp_context=mp.get_context("forkserver"), initializer=_init_worker,
+                                     initargs=(os.getpid(),)) as pool:
+                futures = [pool.submit(_fit_timed, params, t, {db: features[db] for db in parse_task(t)}) for t in todo]
+                try:
+                    for fut in as_completed(futures):
+                        task, record, seconds = fut.result()
+                        write_json(_result_path(run_root, task), record)
+                        status[task] = {"task": task, "status": "executed", "seconds": seconds}
+                        bar.update()
+                except BaseException:
+                    for fut in futures:
+                        fut.cancel()
+                    raise
+    finally:
+        bar.close()
+    return [status[t] for t in tasks]
 
 
 def collect_baselines(run_root, params) -> pd.DataFrame:
