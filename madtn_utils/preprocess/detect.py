@@ -30,7 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["DETECTORS", "HaarDetector", "RetinaFaceDetector", "make_detector", "expand_box", "centre_box"]
+__all__ = ["DETECTORS", "HaarDetector", "RetinaFaceDetector", "make_detector", "expand_box", "centre_box",
+           "keep_tensorflow_off_gpu"]
 
 DETECTORS = ("haar", "retinaface")
 Box = tuple  # (x, y, w, h) in pixels
@@ -74,6 +75,26 @@ class HaarDetector:
         return (int(x), int(y), int(w), int(h))
 
 
+def keep_tensorflow_off_gpu() -> None:
+    """Before retina-face imports TensorFlow: TensorFlow sees no GPU (detection runs on the CPU, in
+    every preprocessing worker), so it cannot take a GPU's whole memory, which TensorFlow does by
+    default, from the training that follows; should a GPU be visible to it anyway (TensorFlow
+    already initialised elsewhere), its memory grows on demand (``TF_FORCE_GPU_ALLOW_GROWTH``)."""
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    try:
+        import tensorflow as tf  # type: ignore
+    except ImportError:  # retina-face's own import then names what is missing
+        return
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except (RuntimeError, ValueError):  # devices already initialised: memory growth is what is left
+        for gpu in tf.config.list_physical_devices("GPU"):
+            try:
+                tf.config.experimental.set_memory_growth(gpu, True)
+            except (RuntimeError, ValueError):
+                pass
+
+
 class RetinaFaceDetector:
     """retina-face 0.0.19 with a weights file already on disk (never downloaded)."""
 
@@ -92,6 +113,7 @@ class RetinaFaceDetector:
                 f"retinaface detector: retina-face loads its weights only from {expected}; "
                 f"copy {str(path)!r} there (or set DEEPFACE_HOME so that it lies at .deepface/weights/retinaface.h5)"
             )
+        keep_tensorflow_off_gpu()
         try:
             from retinaface import RetinaFace  # type: ignore
         except ImportError as exc:
