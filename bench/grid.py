@@ -40,22 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import torch
 
-__all__ = ["main", "train_flops", "matmul_peak"]
+__all__ = ["main", "matmul_peak"]
 
 #: Tolerances of the stacked results against the runs alone (as tests/test_stacked.py).
 PROB_ATOL, HIST_ATOL, HIST_RTOL = 1e-4, 1e-6, 1e-4
-
-
-def train_flops(config, input_size: int, rows: int) -> float:
-    """FLOPs of one training step of ``rows`` inputs: forward, weight gradients, and input gradients of
-    every layer but the first (2 FLOPs per multiply-add)."""
-    side, c_in, fwd, first = input_size, 3, 0.0, 0.0
-    for i, (c_out, k) in enumerate(zip(config.widths, config.kernel_sizes)):
-        f = 2.0 * c_in * c_out * k * k * side * side
-        fwd, first = fwd + f, (f if i == 0 else first)
-        c_in, side = c_out, side // 2
-    fc = 2.0 * (c_in * side * side * config.fc_dim + config.fc_dim * 3)
-    return rows * (3 * (fwd + fc) - first)
 
 
 def matmul_peak(threads: int, seconds: float = 2.0) -> float:
@@ -112,6 +100,7 @@ def main(argv=None) -> int:
     from madtn_utils.suite.params import load_domain, load_params, override
     from madtn_utils.suite.spec import spec_params
     from madtn_utils.train.loop import fit_prepared
+    from madtn_utils.train.runtime import step_flops
     from madtn_utils.train.stacked import fit_stacked, prepare_members
     from madtn_utils.train.tasks import parse_task
 
@@ -151,7 +140,7 @@ def main(argv=None) -> int:
     steps = len(members[0].prepared.source_maps)  # rows per epoch: every source map once, plus the target rows
     n_steps = max(1, min(math.ceil(steps / cfg.batch_size), steps // 2))
     rows = steps + n_steps * min(cfg.batch_size, len(tgt.test_maps))
-    flops = train_flops(cfg, members[0].prepared.input_size, rows) * cfg.epochs * len(members)
+    flops = step_flops(cfg, members[0].prepared.input_size, rows) * cfg.epochs * len(members)
     peak = matmul_peak(cfg.cpu_threads or torch.get_num_threads())
     out = {"task": task, "runs": len(specs), "trainings": len(members), "stacking": args.stacking,
            "alone_s": round(t_alone, 2), "stacked_s": round(t_stacked, 2),

@@ -18,6 +18,8 @@ the domain gap run the plain float32 network).
 >>> with run_context(TrainConfig(cpu_threads=1), torch.device("cpu")):
 ...     torch.get_num_threads()
 1
+>>> round(step_flops(TrainConfig(), 112, 64) / 1e9, 1)  # a default step, batch 32 + 32 (bench/grid.py counts so)
+54.6
 >>> check_options(TrainConfig(autocast="bf16"), torch.device("cpu"))
 Traceback (most recent call last):
 ...
@@ -32,7 +34,7 @@ import torch
 
 from madtn_utils.train.hparams import TrainConfig
 
-__all__ = ["check_options", "run_context", "as_input", "train_forward"]
+__all__ = ["check_options", "run_context", "as_input", "train_forward", "step_flops"]
 
 
 def check_options(config: TrainConfig, device: torch.device) -> None:
@@ -83,3 +85,15 @@ def train_forward(model, config: TrainConfig):
         return feats.float(), logits.float()
 
     return autocast_forward
+
+
+def step_flops(config: TrainConfig, input_size: int, rows: int) -> float:
+    """FLOPs of one training step of ``rows`` inputs: the forward, the weight gradients, and the input
+    gradients of every layer but the first (2 FLOPs per multiply-add; pooling, activations, MMD not counted)."""
+    side, c_in, fwd, first = input_size, 3, 0.0, 0.0
+    for i, (c_out, k) in enumerate(zip(config.widths, config.kernel_sizes)):
+        flops = 2.0 * c_in * c_out * k * k * side * side
+        fwd, first = fwd + flops, (flops if i == 0 else first)
+        c_in, side = c_out, side // 2
+    fc = 2.0 * (c_in * side * side * config.fc_dim + config.fc_dim * 3)
+    return rows * (3 * (fwd + fc) - first)
