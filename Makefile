@@ -31,6 +31,7 @@ lab: setup
 bench: setup
 	$(PY) bench/preprocess.py
 	$(PY) bench/train.py
+	$(PY) bench/grid.py
 
 clean-outputs:
 	@echo "outputs/ holds results; remove what you no longer need by hand (nothing is deleted automatically)."

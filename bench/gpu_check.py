@@ -1,7 +1,7 @@
 """GPU check: the paper-size synthetic grid, every output, stacked, with each stage's wall-clock and peak memory.
 
     python3 bench/gpu_check.py [--params params/synthetic.yaml] [--seeds 0 1 2 3 4] [--only all]
-                               [--epochs N] [--stacking auto|grouped|loop] [--out DIR]
+                               [--epochs N] [--stacking auto|seeds|runs|loop] [--out DIR]
 
 One command for the device machine (CUDA; it runs on the CPU too, slowly). Stages, each timed,
 with the peak device memory allocated (``torch.cuda.max_memory_allocated``) and reserved:
@@ -11,7 +11,7 @@ with the peak device memory allocated (``torch.cuda.max_memory_allocated``) and 
 3. grid: every run of the selected outputs (:func:`madtn_utils.suite.grid.grid_for`; default
    all of them, 5 seeds), the runs of each task and data trained together in this process by
    :func:`madtn_utils.suite.runs.train_runs` (what each ``02_train`` execution of ``madtn
-   reproduce`` calls; stacked per ``train.stacking``, on CUDA one stacked network), one line per
+   reproduce`` calls; stacked per ``train.stacking``: on CUDA each run's seeds as one stacked network), one line per
    group with its time and peak memory;
 4. tables: Tables 3-5 and the Figure 6 data from the finished runs, printed.
 
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--only", default="all", help="outputs as madtn reproduce --only (default: all)")
     ap.add_argument("--epochs", type=int, default=None, help="default: the params' train.epochs")
-    ap.add_argument("--stacking", default=None, choices=("auto", "grouped", "loop"), help="default: the params'")
+    ap.add_argument("--stacking", default=None, choices=("auto", "seeds", "runs", "loop"), help="default: the params'")
     ap.add_argument("--out", default=None, help="run folder (default: the params' run folder)")
     args = ap.parse_args(argv)
 

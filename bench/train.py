@@ -40,8 +40,10 @@ from madtn_utils.train.augment import rotate_batch
 from madtn_utils.preprocess.domain import DomainData, component_mask
 from madtn_utils.train.hparams import TrainConfig
 from madtn_utils.train.loop import (
-    build_model, epoch_batches, optimize_step, predict_proba, prepare_task, resolve_device, train_step,
+    build_model, epoch_batches, init_model, optimize_step, predict_proba, prepare_task, resolve_device, train_step,
 )
+from madtn_utils.train.runtime import train_forward
+from madtn_utils.train.streams import run_streams
 
 __all__ = ["main"]
 
@@ -94,18 +96,18 @@ def _timed(device, fn, n):
 def make_ours(src, tgt, cfg, device, seed):
     """Our loop: returns (one-step function, model, prepared task)."""
     prep = prepare_task(src, tgt, cfg, device)
-    torch.manual_seed(seed)
-    model = build_model(cfg, prep.input_size).to(device)
+    model = init_model(cfg, prep.input_size, seed, device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    gen = torch.Generator(device=device).manual_seed(seed)
+    streams = run_streams(seed, device)
+    forward = train_forward(model, cfg)
 
     def batches():
         while True:
-            s, t = epoch_batches(len(prep.source_maps), len(prep.target_maps), cfg.batch_size, gen)
+            s, t = epoch_batches(len(prep.source_maps), len(prep.target_maps), cfg.batch_size, streams.batches)
             yield from zip(s, t)
 
     it = batches()
-    return (lambda: train_step(model, opt, prep, *next(it), cfg, gen)), model, prep
+    return (lambda: train_step(model, opt, prep, *next(it), cfg, streams, forward)), model, prep
 
 
 def make_reference(src, tgt, cfg, device, seed, workers):
@@ -123,11 +125,12 @@ def make_reference(src, tgt, cfg, device, seed, workers):
     torch.manual_seed(seed)
     model = build_model(cfg, src.train_maps.shape[-1]).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    forward = train_forward(model, cfg)  # the same layout and options as ours: only the data path differs
     s_it, t_it = cycle(s_dl), cycle(t_dl)
 
     def step():
         (xs, ys), (xt, _target_labels_unused) = next(s_it), next(t_it)
-        return optimize_step(model, opt, torch.cat([xs, xt]).to(device), ys.to(device), cfg)
+        return optimize_step(model, opt, torch.cat([xs, xt]).to(device), ys.to(device), cfg, forward=forward)
 
     return step
 
@@ -144,9 +147,10 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=112)
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers of the reference loop")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--nchw", action="store_true", help="train.channels_last false (the default layout is channels-last)")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
-    cfg = TrainConfig(batch_size=args.batch_size, device=str(device))
+    cfg = TrainConfig(batch_size=args.batch_size, device=str(device), channels_last=not args.nchw)
     src, tgt = _domains(args.n_source, args.n_target, args.size, args.seed)
     ours_step, model, prep = make_ours(src, tgt, cfg, device, args.seed)
     ref_step = make_reference(src, tgt, cfg, device, args.seed, args.workers)

@@ -111,7 +111,7 @@ def optimize_step(model, optimizer, x: torch.Tensor, ys: torch.Tensor, config: T
     Returns the detached log vector [CE, MMD², total loss, median d², mean of each kernel]
     of :func:`~madtn_utils.train.observe.objective` (no host sync)."""
     model.train()
-    feats, logits = (forward or model)(as_input(x, config), drop_mask)
+    feats, logits = (model if forward is None else forward)(as_input(x, config), drop_mask)
     loss, log = objective(feats, logits, ys, config)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

@@ -10,22 +10,34 @@ member, each what the member gives trained alone by :func:`~madtn_utils.train.lo
   batch order, rotation, dropout) and its own Adam state;
 - ``train.stacking: loop``: the members are trained one after another in this process
   (the data is prepared once per input variant): each result is bit for bit the run alone;
-- ``train.stacking: grouped``: members whose configs agree on everything but λ, the
-  components, the control and the normalisation (:func:`stack_key`) are trained in lock-step
-  as one :class:`~madtn_utils.train.stacked_net.StackedNet`: one grouped convolution per
-  layer for all of them, one batched objective (:func:`~madtn_utils.train.stacked_net.stacked_objective`),
-  one Adam over the stacked parameters (elementwise, so each member's moments are its own).
-  Inputs, dropout masks and evaluation are per member, with the single-run code. Results equal
-  the run alone within float rounding (``tests/test_stacked.py``: probabilities within 1e-4,
-  history within 1e-4 relative, same predictions, after 2 epochs);
-- ``auto``: ``loop`` on the CPU, ``grouped`` on CUDA.
+- ``seeds``: the seeds of each run are trained in lock-step as one
+  :class:`~madtn_utils.train.stacked_net.StackedNet`: one grouped convolution per layer for all
+  of them, one batched objective (:func:`~madtn_utils.train.stacked_net.stacked_objective`),
+  one Adam over the stacked parameters (elementwise, so each member's moments are its own);
+  inputs, dropout masks and evaluation are per member, with the single-run code. A stack is
+  exactly the run's seeds, which its run hash holds, so the same params give the same numbers
+  however the grid was interrupted or selected;
+- ``runs``: as ``seeds``, with every run of the call whose config agrees on everything but λ,
+  the components, the control and the normalisation (:func:`stack_key`) in one stack: fewer,
+  larger stacks, but a run's last bits then depend on which runs were pending beside it;
+- ``auto``: ``loop`` on the CPU, ``seeds`` on CUDA.
 
-Measured on the 2-core CPU of this project (``bench/grid.py``, one thread, smoke and paper
-network sizes): the grouped convolutions of oneDNN are slower than R plain ones (the
-network forward and backward of 4 smoke-size runs took 200 ms grouped against 74 ms one
-after another, loaded machine), so the CPU default is ``loop``. On a GPU one small network
-is launch-bound and the grouped stack launches the kernels of all members at once; that
-default is not measured here.
+A stacked member equals the run alone up to float rounding (``tests/test_stacked.py``:
+probabilities within 1e-4, history within 1e-5 + 1e-4 relative, the same predictions and
+metrics, after 2 epochs at test size). Adam carries rounding on: its first step is ±lr whatever
+the gradient's size, so it is bit for bit, but later steps divide by the moments of gradients
+that may be rounding noise themselves. At the paper's size (112 px), after 4 steps, the history
+differed by 2e-4 relative and the probabilities by 7e-5; after the smoke run's 8 epochs, one of
+12 members (λ = 10) ended with other predictions (``bench/grid.py``). Stacked, a run lands
+where another float order (another thread count, another GPU) would land it: results of
+stacked and unstacked training are compared as seeds are, not bit for bit.
+
+Measured on the 2-core CPU of this project (``bench/grid.py``, one thread, channels-last, under
+load, so only the ratios mean something): stacking the 6 Table 5 + Figure 6 runs of C->H (the
+``runs`` stacks) trained them 0.85-1.3x as fast as one by one at smoke size, and 0.63x at the
+paper's size (112 px): oneDNN's grouped convolutions are slower than plain ones. So the CPU
+default is ``loop``, which is also exact. On a GPU one small network is launch-bound and a
+stack launches the kernels of all its members at once; that default is not measured here.
 
 A member whose loss diverges stops the whole stack at the end of that epoch, with that
 member's message (:func:`~madtn_utils.train.loop.check_losses`, naming the run): no member of
@@ -35,8 +47,8 @@ the stack reports a result (a failing run stops the grid anyway).
 True
 >>> stack_key(TrainConfig()) == stack_key(TrainConfig(mmd_kernel="median"))
 False
->>> resolve_stacking(TrainConfig(), torch.device("cpu"))
-'loop'
+>>> resolve_stacking(TrainConfig(), torch.device("cpu")), resolve_stacking(TrainConfig(), torch.device("cuda"))
+('loop', 'seeds')
 """
 
 from __future__ import annotations
@@ -61,7 +73,7 @@ from madtn_utils.train.streams import run_streams
 
 __all__ = ["Member", "PER_MEMBER", "stack_key", "resolve_stacking", "prepare_members", "fit_stacked"]
 
-#: TrainConfig fields that may differ between the members of one grouped stack.
+#: TrainConfig fields that may differ between the members of one ``runs`` stack.
 PER_MEMBER = ("lam", "components", "control", "normalize")
 
 
@@ -76,15 +88,15 @@ class Member:
 
 
 def stack_key(config: TrainConfig) -> str:
-    """What the members of one grouped stack share: every field but :data:`PER_MEMBER`."""
+    """What the members of one ``runs`` stack share: every field but :data:`PER_MEMBER`."""
     return repr(sorted((k, v) for k, v in to_dict(config).items() if k not in PER_MEMBER))
 
 
 def resolve_stacking(config: TrainConfig, device: torch.device) -> str:
-    """``loop`` or ``grouped``: ``train.stacking`` with ``auto`` resolved for ``device``."""
+    """``loop``, ``seeds`` or ``runs``: ``train.stacking`` with ``auto`` resolved for ``device``."""
     if config.stacking != "auto":
         return config.stacking
-    return "grouped" if torch.device(device).type == "cuda" else "loop"
+    return "seeds" if torch.device(device).type == "cuda" else "loop"
 
 
 def prepare_members(source: DomainData, target: DomainData, runs) -> list[Member]:
@@ -111,10 +123,11 @@ def fit_stacked(members, target: DomainData, *, progress: bool = False) -> list[
                 (first.task, len(first.source_maps), len(first.target_maps), first.input_size, first.device):
             raise ValueError(f"members: expected one task and one data (as {first.task}), got {p.task} "
                              f"({len(p.source_maps)} source maps, {len(p.target_maps)} target maps)")
-    stacks: dict[str, list[int]] = {}
+    stacks: dict[tuple, list[int]] = {}
     for i, m in enumerate(members):
         engine = resolve_stacking(m.config, m.prepared.device)
-        stacks.setdefault(f"{i}" if engine == "loop" else stack_key(m.config), []).append(i)
+        key = {"loop": (i,), "seeds": (m.name, repr(m.config), id(m.prepared))}.get(engine, ("runs", stack_key(m.config)))
+        stacks.setdefault(key, []).append(i)
     results: list[TaskResult | None] = [None] * len(members)
     for idx in stacks.values():
         group = [members[i] for i in idx]
@@ -129,7 +142,7 @@ def fit_stacked(members, target: DomainData, *, progress: bool = False) -> list[
 
 
 def _fit_grouped(members: list[Member], target: DomainData, progress: bool) -> list[TaskResult]:
-    """Lock-step training of members sharing :func:`stack_key` as one :class:`StackedNet`."""
+    """Lock-step training of members sharing :func:`stack_key` as one :class:`StackedNet` (even a stack of one)."""
     cfg, first = members[0].config, members[0].prepared
     device, t0, n = first.device, time.perf_counter(), len(members)
     columns = history_columns(cfg)
@@ -170,6 +183,8 @@ def _fit_grouped(members: list[Member], target: DomainData, progress: bool) -> l
                 check_losses(m.name or first.task, m.seed, epoch, *means[r][:3], m.config)
                 rows[r].append([epoch, *means[r]])
         stacked.unstack_into(nets)
+        if cfg.channels_last:  # evaluated in the layout the run alone has after training
+            nets = [net.to(memory_format=torch.channels_last) for net in nets]
         probs = [predict_proba(net, m.prepared, cfg.eval_batch_size) for net, m in zip(nets, members)]
         gaps = [measure_gap(net, m.prepared, cfg.eval_batch_size) if measured else {} for net, m in zip(nets, members)]
     seconds = (time.perf_counter() - t0) / n
