@@ -32,12 +32,12 @@ differed by 2e-4 relative and the probabilities by 7e-5; after the smoke run's 8
 where another float order (another thread count, another GPU) would land it: results of
 stacked and unstacked training are compared as seeds are, not bit for bit.
 
-Measured on the 2-core CPU of this project (``bench/grid.py``, one thread, channels-last, under
-load, so only the ratios mean something): stacking the 6 Table 5 + Figure 6 runs of C->H (the
-``runs`` stacks) trained them 0.85-1.3x as fast as one by one at smoke size, and 0.63x at the
-paper's size (112 px): oneDNN's grouped convolutions are slower than plain ones. So the CPU
-default is ``loop``, which is also exact. On a GPU one small network is launch-bound and a
-stack launches the kernels of all its members at once; that default is not measured here.
+On the 2-core CPU of this project (``bench/grid.py``, one thread, channels-last; measured while
+other jobs ran, so only roughly) stacked networks were at best a little faster than one by one
+at smoke size and clearly slower at the paper's size (112 px): oneDNN's grouped convolutions
+lose to plain ones. So the CPU default is ``loop``, which is also exact. On a GPU one small
+network is launch-bound and a stack launches the kernels of all its members at once; that
+default is not measured here.
 
 A member whose loss diverges stops the whole stack at the end of that epoch, with that
 member's message (:func:`~madtn_utils.train.loop.check_losses`, naming the run): no member of
