@@ -82,10 +82,15 @@ def execute_notebook(name: str, out_dir: str | Path, parameters: dict, *, what: 
 
 
 def _copy_notebook(notebook: Path, folder: Path) -> None:
-    """``notebook`` copied into ``folder`` atomically (via a partial file of this process)."""
+    """``notebook`` into ``folder`` atomically (via a partial file of this process): a hard link where the
+    file system allows (executed notebooks are only ever replaced, never edited), else a copy."""
     tmp = folder / f".{TRAIN}.partial-{os.getpid()}.ipynb"
     try:
-        shutil.copyfile(notebook, tmp)
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(notebook, tmp)
+        except OSError:
+            shutil.copyfile(notebook, tmp)
         os.replace(tmp, folder / f"{TRAIN}.ipynb")
     finally:
         tmp.unlink(missing_ok=True)
