@@ -75,7 +75,10 @@ def die_with_parent(owner: int | None = None, *, interval: float = 0.5) -> str:
     ``owner``: the pid of the process that created the pool, when that is not the
     parent (a forkserver's children): if it is already gone, this process dies now.
     Linux: ``PR_SET_PDEATHSIG`` = SIGKILL ("pdeathsig"); elsewhere a daemon thread
-    polls ``os.getppid()`` (and ``owner``) every ``interval`` seconds ("watchdog").
+    polls ``os.getppid()`` (and ``owner``) every ``interval`` seconds ("watchdog"). A
+    forkserver's child (``owner`` not its parent) gets both ("pdeathsig+watchdog"): the
+    forkserver process outlives a SIGKILLed owner, so the parent-death signal alone never
+    comes (seen: two baseline workers kept running 30 min after their command was killed).
     Call it in the worker process itself (a pool initializer), never in a command.
     """
     ppid = os.getppid()
@@ -91,7 +94,10 @@ def die_with_parent(owner: int | None = None, *, interval: float = 0.5) -> str:
             mechanism = "watchdog"
     if owner is not None and not pid_alive(owner):  # the owner died before we asked
         _kill_self()
-    if mechanism == "watchdog":
+    if owner is not None and owner != ppid and mechanism == "pdeathsig":
+        # a forkserver's child: the forkserver outlives a killed owner, so pdeathsig never fires; poll the owner too
+        mechanism = "pdeathsig+watchdog"
+    if mechanism != "pdeathsig":
         threading.Thread(target=_watchdog, args=(ppid, owner, interval), name="madtn-parent-watchdog", daemon=True).start()
     return mechanism
 

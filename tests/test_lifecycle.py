@@ -348,3 +348,35 @@ def test_killed_reproduce_leaves_no_worker_and_no_kernel(tmp_path, shared):
     params = _params(tmp_path, shared, "kill", train__epochs=400, experiments__lambdas=[0.0, 2.0])
     cmd = [sys.executable, "-m", "madtn_utils.cli", "reproduce", "--params", str(params), "--only", "fig6", "--jobs", "2"]
     _kill_main_and_check(cmd, lambda kids: sum("ipykernel" in _cmdline(k) for k in kids) >= 2, tmp_path)
+
+
+_BUSY_POOL = '''
+import os, sys, time, multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+
+
+def init(owner):
+    from madtn_utils.procs import die_with_parent
+    die_with_parent(owner)
+
+
+def work(x):
+    time.sleep(120)  # busy far longer than the test waits
+    return x
+
+
+if __name__ == "__main__":
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("forkserver"), initializer=init, initargs=(os.getpid(),)) as pool:
+        for f in [pool.submit(work, i) for i in range(2)]:
+            f.result()
+'''
+
+
+@pytest.mark.slow
+def test_busy_forkserver_workers_die_with_their_killed_owner(tmp_path):
+    """A forkserver outlives its SIGKILLed owner, so the parent-death signal never reaches its busy
+    children; die_with_parent(owner) must still end them (seen once: two baseline fits ran on 30 min)."""
+    script = tmp_path / "pool.py"
+    script.write_text(_BUSY_POOL)
+    cmd = [sys.executable, str(script), "-", "pool"]  # cmd[3] names it in messages
+    _kill_main_and_check(cmd, lambda kids: sum("forkserver" in _cmdline(k) for k in kids) >= 3, ROOT)
