@@ -358,6 +358,7 @@ from concurrent.futures import ProcessPoolExecutor
 def init(owner):
     from madtn_utils.procs import die_with_parent
     die_with_parent(owner)
+    open(os.path.join(sys.argv[1], f"ready-{os.getpid()}"), "w").close()  # initialised: now kill the owner
 
 
 def work(x):
@@ -378,5 +379,5 @@ def test_busy_forkserver_workers_die_with_their_killed_owner(tmp_path):
     children; die_with_parent(owner) must still end them (seen once: two baseline fits ran on 30 min)."""
     script = tmp_path / "pool.py"
     script.write_text(_BUSY_POOL)
-    cmd = [sys.executable, str(script), "-", "pool"]  # cmd[3] names it in messages
-    _kill_main_and_check(cmd, lambda kids: sum("forkserver" in _cmdline(k) for k in kids) >= 3, ROOT)
+    cmd = [sys.executable, str(script), str(tmp_path), "pool"]  # cmd[3] names it in messages
+    _kill_main_and_check(cmd, lambda kids: len(list(tmp_path.glob("ready-*"))) >= 2, ROOT)
