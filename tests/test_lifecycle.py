@@ -74,7 +74,7 @@ def _error_lines(err: str) -> list[str]:
 
 @pytest.mark.parametrize("argv, message", [
     (["--jobs", "-1"], r"^madtn reproduce: error: --jobs: expected 0 \(all cores\) or a positive number of parallel runs, got -1$"),
-    (["--only", ","], r"^madtn reproduce: error: --only ',': expected a comma-separated selection of table3, table4, table5, fig5, fig6, gap, kernel, controls, shift \(or all\)$"),
+    (["--only", ","], r"^madtn reproduce: error: --only ',': expected a comma-separated selection of table3, table4, baselines, table5, fig5, fig6, gap, kernel, controls, shift \(or all\)$"),
     (["--only", ""], r"^madtn reproduce: error: --only '': expected a comma-separated selection of table3, .*, shift \(or all\)$"),
     (["--only", "  "], r"^madtn reproduce: error: --only '  ': expected a comma-separated selection of table3, .*, shift \(or all\)$"),
     (["--only", "table4"], r"^madtn reproduce: error: --only table4: experiments.tasks holds no TYPE-II task "

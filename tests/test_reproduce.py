@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from madtn_utils.baselines.config import implemented
 from madtn_utils.cli import main
+from madtn_utils.suite.tables import OURS
 from madtn_utils.suite.params import load_params
 from madtn_utils.suite.execute import run_grid
 from madtn_utils.suite.grid import grid_for, is_finished, run_dir_of
@@ -28,6 +30,9 @@ FAST = {
     "data": {"synthetic": "tiny", "synthetic_seed": 0},
     "preprocess": {"map_size": 32},
     "train": {"epochs": 2, "batch_size": 16, "widths": [4, 8, 8], "fc_dim": 16, "device": "cpu"},
+    # the baselines' dimensions that tiny databases (9-12 samples each) can hold, as in params/smoke.yaml
+    "baselines": {"hparams": {"TCA": {"n_components": 4}, "GFK": {"n_components": 4}, "SA": {"n_components": 4},
+                              "TKL": {"n_eig": 5}}},
 }
 
 
@@ -96,8 +101,12 @@ def test_smoke_reproduction_end_to_end(tmp_path, shared, capsys):
         for suffix in ("csv", "md", "tex"):
             assert (run / "tables" / f"{name}.{suffix}").stat().st_size > 0
     t3 = pd.read_csv(run / "tables" / "table3.csv")
-    ours = t3[t3.source == "ours"]
+    ours = t3[(t3.source == "ours") & (t3.method == OURS)]
     assert list(ours.task) == ["H->V", "V->H", "H->N", "N->H", "V->N", "N->V", "Average"]
+    # every implemented baseline has its [ours] row (label-free, notebook 08), each with all six tasks and the average
+    base = t3[(t3.source == "ours") & (t3.method != OURS)]
+    assert list(dict.fromkeys(base.method)) == list(implemented()) and len(base) == 7 * len(implemented())
+    assert (run / "08_baselines.ipynb").is_file() and len(list((run / "baselines").glob("*.json"))) == 12
     assert ours.accuracy_percent.between(0, 100).all()
     assert (t3[(t3.source == "paper") & (t3.method == "MADTN")].accuracy_percent.iloc[0]) == 83.11
     for fig in ("figure5", "figure6"):
