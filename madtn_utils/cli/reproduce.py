@@ -9,7 +9,8 @@
    ``--jobs`` processes or on a Dask cluster (``--scheduler ADDRESS``);
 3. with ``baselines`` selected, execute notebook 08: LBP-TOP features and the baselines of
    every task (label-free; the oracle audit when the params ask), resumable per task;
-4. execute notebooks 03–09 for the selected outputs, which collect the runs and write
+4. execute notebooks 03–09 for the selected outputs (``--jobs`` at a time beside 08; 03 after
+   08), which collect the runs and write
    tables (CSV, Markdown, LaTeX) and figures (PNG, PDF); Tables 3-4 carry the baseline rows;
 5. write ``report.html`` and print its path.
 
@@ -139,8 +140,7 @@ def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs,
     from madtn_utils.suite.params import load_domain
     from madtn_utils.suite.spec import spec_params
     from madtn_utils.suite.report import write_report
-    from madtn_utils.suite.execute import execute_notebook, run_grid
-    from madtn_utils.suite.grid import NOTEBOOKS
+    from madtn_utils.suite.execute import run_grid
     from madtn_utils.train.tasks import parse_task
 
     _save_params(run_root, to_dict(params), overwrite)
@@ -163,23 +163,48 @@ def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs,
     stages["runs_executed"] = sum(r["status"] == "executed" for r in results)
     stages["runs_done_before"] = sum(r["status"] == "done before" for r in results)
     t0 = time.perf_counter()
-    if "baselines" in only:  # 08 fits the baselines (resumable per task); 03 then puts them in Tables 3-4
-        execute_notebook(NOTEBOOKS["baselines"], run_root, {"params_file": str(Path(params_file).resolve()),
-                                                             "run_missing": True})
-        stages["baselines"] = round(time.perf_counter() - t0, 1)
-        t0 = time.perf_counter()
-    for name in dict.fromkeys(NOTEBOOKS[o] for o in _with_tables(only) if o != "baselines"):
-        parameters = {"params_file": str(Path(params_file).resolve()), "run_missing": False}
-        if name in (NOTEBOOKS["table3"], NOTEBOOKS["gap"]):  # 03 and 09 make the selected ones of their outputs
-            parameters["tables" if name == NOTEBOOKS["table3"] else "sections"] = ",".join(
-                o for o in _with_tables(only) if NOTEBOOKS[o] == name)
-        execute_notebook(name, run_root, parameters)
+    _run_notebooks(params_file, only, run_root, jobs, stages, t0)
     stages["notebooks"] = round(time.perf_counter() - t0, 1)
     report = write_report(run_root, to_dict(params))
     write_json(run_root / "stages.json", stages)
     if progress:
         print(f"stages (s): {stages}")
     return report
+
+
+def _run_notebooks(params_file, only, run_root: Path, jobs: int, stages: dict, t0: float) -> None:
+    """Execute the selected outputs' notebooks, ``jobs`` at a time: 08 (the baselines) first, 03 once 08 is
+    done (Tables 3-4 carry its rows), the others beside them. The first failure is raised once all have ended."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from madtn_utils.suite.execute import execute_notebook
+    from madtn_utils.suite.grid import NOTEBOOKS
+
+    selected = _with_tables(only)
+    names = list(dict.fromkeys(NOTEBOOKS[o] for o in selected if o != "baselines"))
+
+    def parameters(name: str, **extra) -> dict:
+        out = {"params_file": str(Path(params_file).resolve()), "run_missing": False, **extra}
+        if name in (NOTEBOOKS["table3"], NOTEBOOKS["gap"]):  # 03 and 09 make the selected ones of their outputs
+            out["tables" if name == NOTEBOOKS["table3"] else "sections"] = ",".join(
+                o for o in selected if NOTEBOOKS[o] == name)
+        return out
+
+    with ThreadPoolExecutor(max(1, min(jobs, len(names) + 1))) as pool:
+        futures = []
+        if "baselines" in only:  # 08 fits the baselines (resumable per task)
+            futures.append(pool.submit(execute_notebook, NOTEBOOKS["baselines"], run_root,
+                                       parameters(NOTEBOOKS["baselines"], run_missing=True)))
+        futures += [pool.submit(execute_notebook, n, run_root, parameters(n)) for n in names if n != NOTEBOOKS["table3"]]
+        if "baselines" in only:
+            futures[0].result()
+            stages["baselines"] = round(time.perf_counter() - t0, 1)
+        if NOTEBOOKS["table3"] in names:
+            futures.append(pool.submit(execute_notebook, NOTEBOOKS["table3"], run_root, parameters(NOTEBOOKS["table3"])))
+        errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
 
 
 def _with_tables(only) -> tuple[str, ...]:
