@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from madtn_utils.baselines.lbptop import LbpTopConfig
 
-__all__ = ["BaselineParams", "implemented", "method_hparams", "make_estimator", "oracle_settings"]
+__all__ = ["BaselineParams", "implemented", "method_hparams", "oracle_settings"]
 
 #: The baselines of Tables 3 and 4, in the paper's row order.
 PAPER_ORDER = ("SVM", "IW-SVM", "TCA", "GFK", "SA", "STM", "TKL", "TSRG", "DRFS-T", "DRLS", "RSTR")
@@ -111,15 +111,6 @@ def method_hparams(params: BaselineParams, name: str) -> dict:
     from madtn_utils.baselines import DEFAULTS
 
     return {**DEFAULTS.get(name, {}), **params.hparams.get(name, {})}
-
-
-def make_estimator(name: str, hparams: dict):
-    """A fresh estimator ``name`` with ``hparams``; ValueError naming the method for an unknown one."""
-    from madtn_utils.baselines import METHODS
-
-    if name not in METHODS:
-        raise ValueError(f"baseline: expected one of {', '.join(implemented())}, got {name!r}")
-    return METHODS[name](**hparams)
 
 
 def oracle_settings(params: BaselineParams, name: str) -> list[dict]:

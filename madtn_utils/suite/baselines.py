@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from madtn_utils.baselines.config import make_estimator, method_hparams, oracle_settings
+from madtn_utils.baselines import make
+from madtn_utils.baselines.config import method_hparams, oracle_settings
 from madtn_utils.config import config_hash, to_dict
 from madtn_utils.files import write_json
 from madtn_utils.suite.params import load_domain, load_index
@@ -75,7 +76,7 @@ def task_features(params, database: str, *, progress: bool = False):
 
 def _fit_score(name: str, hparams: dict, src, tgt) -> dict:
     t0 = time.perf_counter()
-    est = make_estimator(name, hparams)
+    est = make(name, **hparams)  # hparams hold every default already: the paper's, then the params'
     est.fit(src.X, src.labels, tgt.X)  # the target's labels are not passed
     pred = est.predict(tgt.X)
     return {"hparams": hparams, **classification_metrics(tgt.labels, pred), "predictions": pred.tolist(),
