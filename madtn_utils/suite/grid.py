@@ -22,23 +22,31 @@ from madtn_utils.data.shift import Shift
 from madtn_utils.preprocess.domain import FULL
 from madtn_utils.suite.spec import METRICS_FILE, RunSpec, recorded_hash, run_slug
 
-__all__ = ["OUTPUTS", "DEFAULT_OUTPUTS", "NOTEBOOKS", "MEDIAN", "CONTROL_RUNS", "SHIFT_COMPONENTS", "FULL", "TRAIN", "grid_for", "run_dir_of", "is_finished", "notebooks_dir"]
+__all__ = ["OUTPUTS", "DEFAULT_OUTPUTS", "NOTEBOOKS", "MEDIAN", "CONTROL_RUNS", "COMPOSITE", "REAL_VARIANTS", "real_tasks",
+           "real_specs", "SHIFT_COMPONENTS", "FULL", "TRAIN", "grid_for", "run_dir_of", "is_finished", "notebooks_dir"]
 
 #: The paper's outputs (the baseline rows of Tables 3-4 as ``baselines``: no training runs, notebook 08),
 #: then ours beyond it: the domain gap (no runs of its own), the median kernel on every task, the
 #: negative controls and the shift study.
-OUTPUTS = ("table3", "table4", "baselines", "table5", "fig5", "fig6", "gap", "kernel", "controls", "shift")
+OUTPUTS = ("table3", "table4", "baselines", "table5", "fig5", "fig6", "gap", "kernel", "controls", "shift", "real")
 #: What ``madtn reproduce`` makes without ``--only``: the paper's outputs and the domain gap.
 DEFAULT_OUTPUTS = ("table3", "table4", "baselines", "table5", "fig5", "fig6", "gap")
 #: The notebook that makes each output.
 NOTEBOOKS = {"table3": "03_tables_3_4", "table4": "03_tables_3_4", "table5": "04_ablation_table_5",
              "fig6": "05_lambda_figure_6", "fig5": "06_confusion_figure_5", "shift": "07_shift_study",
-             "gap": "09_mmd_study", "kernel": "09_mmd_study", "controls": "09_mmd_study", "baselines": "08_baselines"}
+             "gap": "09_mmd_study", "kernel": "09_mmd_study", "controls": "09_mmd_study", "baselines": "08_baselines",
+             "real": "10_real_flow"}
 #: Overrides of the study runs.
 MEDIAN = {"train.mmd_kernel": "median"}
 #: The negative controls (components, overrides): labels permuted, flow zeroed, MMD maximised, apex = onset.
 CONTROL_RUNS = ((FULL, {"train.control": "permute_source_labels"}), ("Face", {}),
                 (FULL, {"train.control": "flip_mmd"}), (FULL, {"preprocess.apex": "onset"}))
+#: The real-data study's runs read the composite set (``data.source: composite``).
+COMPOSITE = {"data.source": "composite"}
+#: The real-data study's variants beside λ = 0 and the λ sweep, at the params' λ: (name, components, overrides).
+REAL_VARIANTS = (("paper kernel", FULL, {}), ("median kernel", FULL, MEDIAN), ("L2 features", FULL, {"train.mmd_features": "l2"}),
+                 ("labels permuted", FULL, {"train.control": "permute_source_labels"}),
+                 ("input zeroed", FULL, {"train.control": "zero_input"}), ("MMD flipped", FULL, {"train.control": "flip_mmd"}))
 #: The shift components the shift study sets together: every field of ``data.shift``.
 SHIFT_COMPONENTS = tuple(f.name for f in dataclasses.fields(Shift))
 TRAIN = "02_train"
@@ -62,6 +70,8 @@ def _nothing_to_make(params, only) -> str | None:
         if out in only and not set(e.tasks) & set(tasks):
             return (f"--only {out}: experiments.tasks holds no {protocol} task ({', '.join(tasks)}): "
                     f"nothing to make {name} from")
+    if "real" in only and params.data.composite is None:
+        return "--only real: data.composite is null: expected {root: <the composite set's folder>} to study real flow"
     if "shift" in only and params.data.synthetic is None:
         return "--only shift: the shift study needs synthetic data (data.synthetic is null): nothing to vary"
     for out, name, keys in (("fig5", "Figure 5", ("tasks",)), ("table5", "Table 5", ("ablation_tasks", "ablation_components")),
@@ -118,12 +128,45 @@ def _study_specs(params, only) -> list[RunSpec]:
     if "controls" in only:
         specs += [RunSpec(t, x, FULL) for t in e.control_tasks for x in (lam, 0.0)]
         specs += [RunSpec(t, lam, c, tuple(o.items())) for t in e.control_tasks for c, o in CONTROL_RUNS]
+    if "real" in only:
+        specs += real_specs(params)
     if "shift" in only:
         for t in e.shift_tasks:
             for strength in e.shift_strengths:
                 shift = {f"data.shift.{c}": float(strength) for c in SHIFT_COMPONENTS}
                 specs += [RunSpec(t, x, FULL, tuple({**shift, **o}.items())) for x, o in ((0.0, {}), (lam, {}), (lam, MEDIAN))]
     return specs
+
+
+def real_tasks(params) -> tuple[str, ...]:
+    """The real-data study's tasks: ``experiments.real_tasks``, or every ordered pair of the databases present in
+    ``data.composite``; ValueError naming the key when a task needs an absent database or fewer than two are present."""
+    from madtn_utils.suite.params import load_composite
+    from madtn_utils.train.tasks import composite_tasks, parse_task
+
+    index = load_composite(params)
+    if params.experiments.real_tasks:
+        for i, task in enumerate(params.experiments.real_tasks):
+            for db in parse_task(task):
+                if db not in index.present:
+                    raise ValueError(f"params.experiments.real_tasks[{i}]: {task} needs {db}, which has no flow files in "
+                                     f"{index.root} (present: {', '.join(index.present) or 'none'})")
+        return tuple(params.experiments.real_tasks)
+    tasks = composite_tasks(index.present)
+    if not tasks:
+        raise ValueError(f"params.data.composite.root {str(index.root)!r}: expected two or more databases with flow files, "
+                         f"got {', '.join(index.present) or 'none'}: no cross-database task")
+    return tasks
+
+
+def real_specs(params) -> list[RunSpec]:
+    """The runs of the real-data study (``--only real``): per task, the λ sweep of the paper's kernel
+    (``experiments.real_lambdas``, λ = 0 among them), then :data:`REAL_VARIANTS` at the params' λ."""
+    lam, specs = float(params.train.lam), []
+    for t in real_tasks(params):
+        specs += [RunSpec(t, float(x), FULL, tuple(COMPOSITE.items())) for x in (0.0, *params.experiments.real_lambdas)]
+        specs += [RunSpec(t, lam, c, tuple({**COMPOSITE, **o}.items())) for _, c, o in REAL_VARIANTS]
+    return list(dict.fromkeys(specs))
 
 
 def run_dir_of(run_root: Path, spec: RunSpec) -> Path:

@@ -29,11 +29,24 @@ from madtn_utils.data.types import DATABASES, IndexWarning
 from madtn_utils.data.index import build_index
 from madtn_utils.preprocess.domain import COMPONENTS
 from madtn_utils.preprocess.sample import PreprocessConfig
-from madtn_utils.train.tasks import TASKS, parse_task
+from madtn_utils.train.tasks import COMPOSITE_TASKS, TASKS, parse_task
 from madtn_utils.train.hparams import TrainConfig
 
-__all__ = ["DataParams", "ExperimentParams", "RunParams", "load_params", "params_from_dict",
-           "check_run_name", "database_root", "load_index", "load_domain", "dump_params", "needed_databases", "override"]
+__all__ = ["CompositeParams", "DataParams", "ExperimentParams", "RunParams", "load_params", "params_from_dict",
+           "check_run_name", "database_root", "load_index", "load_composite", "load_domain", "dump_params", "needed_databases", "override"]
+
+
+@dataclass(frozen=True)
+class CompositeParams:
+    """The real composite set (MEGC 2019, STSTNet/HTNet layout): precomputed onset->apex flow
+    (:mod:`madtn_utils.data.composite`); the real-data study (``--only real``) reads it."""
+
+    root: str  # the folder holding combined_3_class2_for_optical_flow.csv and datasets/
+    map_size: int = 28  # side of the flow maps: 28 = the files' own; other sizes resize bilinearly
+
+    def __post_init__(self):
+        if not 8 <= self.map_size <= 512:
+            raise ValueError(f"map_size: expected an integer in 8..512, got {self.map_size}")
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,12 @@ class DataParams:
     casme2_coding: str | None = None  # real CASME II coding file; default: found in casme2_root or its parent
     casme2_sample_list: Literal["benchmark", "coding"] = "benchmark"  # benchmark = coding file + sub24/EP02_07 (130)
     smic_root: str | None = None  # real SMIC: the folder holding HS/, VIS/, NIR/
+    composite: CompositeParams | None = None  # the real composite flow set (--only real); null = none
+    source: Literal["databases", "composite"] = "databases"  # what tasks read: the databases above, or data.composite
+
+    def __post_init__(self):
+        if self.source == "composite" and self.composite is None:
+            raise ValueError("source: 'composite' needs data.composite: {root: ...}, got data.composite null")
 
 
 @dataclass(frozen=True)
@@ -62,23 +81,35 @@ class ExperimentParams:
     control_tasks: tuple[str, ...] = ("C->H", "H->N")  # negative controls (--only controls; beyond the paper)
     shift_tasks: tuple[str, ...] = ("C->H", "H->N")  # shift study (--only shift; synthetic data only)
     shift_strengths: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # shift study: every data.shift component set to each
+    real_tasks: tuple[str, ...] = ()  # real-data study (--only real): tasks on data.composite; () = every ordered pair present
+    real_lambdas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # real-data study: λ sweep of the paper's kernel
+    real_loso_seeds: int = 3  # real-data study: seeds (the first of params.seeds) of leave-one-subject-out at λ = 0 within each database; 0 = none
 
     def __post_init__(self):
-        for name in ("tasks", "ablation_tasks", "lambda_tasks", "control_tasks", "shift_tasks"):
+        for name in ("tasks", "ablation_tasks", "lambda_tasks", "control_tasks", "shift_tasks", "real_tasks"):
             values = getattr(self, name)
             for i, task in enumerate(values):
                 try:
                     parse_task(task)
                 except ValueError as exc:
                     raise ValueError(f"{name}[{i}]: {exc}") from None
+                if name != "real_tasks" and task not in TASKS:
+                    raise ValueError(f"{name}[{i}]: expected one of the benchmark's tasks ({', '.join(TASKS)}), got "
+                                     f"{task!r} (tasks on the composite set go in experiments.real_tasks)")
+                if name == "real_tasks" and task not in COMPOSITE_TASKS:
+                    raise ValueError(f"{name}[{i}]: expected a task of the composite set ({', '.join(COMPOSITE_TASKS)}), "
+                                     f"got {task!r}")
                 if task in values[:i]:
                     raise ValueError(f"{name}[{i}]: task {task!r} is listed twice: expected each task once")
         for i, comp in enumerate(self.ablation_components):
             if comp not in COMPONENTS:
                 raise ValueError(f"ablation_components[{i}]: expected one of {', '.join(COMPONENTS)}, got {comp!r}")
-        for i, lam in enumerate(self.lambdas):
-            if lam < 0:
-                raise ValueError(f"lambdas[{i}]: expected λ >= 0, got {lam:g}")
+        if self.real_loso_seeds < 0:
+            raise ValueError(f"real_loso_seeds: expected 0 (no LOSO reference) or a number of seeds, got {self.real_loso_seeds}")
+        for name in ("lambdas", "real_lambdas"):
+            for i, lam in enumerate(getattr(self, name)):
+                if lam < 0:
+                    raise ValueError(f"{name}[{i}]: expected λ >= 0, got {lam:g}")
         for i, strength in enumerate(self.shift_strengths):
             if not 0 <= strength <= 1:
                 raise ValueError(f"shift_strengths[{i}]: expected a strength in [0, 1], got {strength:g}")
@@ -149,12 +180,17 @@ def params_from_dict(data: dict, *, base: str | Path = ".") -> RunParams:
     params = from_dict(RunParams, data, where="params")
     base = Path(base)
     d = params.data
+    composite = d.composite and dataclasses.replace(d.composite, root=_absolute(d.composite.root, base))
     data_abs = dataclasses.replace(
         d, synthetic_dir=_absolute(d.synthetic_dir, base), casme2_root=_absolute(d.casme2_root, base),
-        casme2_coding=_absolute(d.casme2_coding, base), smic_root=_absolute(d.smic_root, base))
+        casme2_coding=_absolute(d.casme2_coding, base), smic_root=_absolute(d.smic_root, base), composite=composite)
     pre = params.preprocess
     if pre.retinaface_weights:
         pre = dataclasses.replace(pre, retinaface_weights=_absolute(pre.retinaface_weights, base))
+    real = params.baselines.real_features  # the published LBP-TOP files of the real baseline rows
+    if real is not None:
+        real = dataclasses.replace(real, vis=_absolute(real.vis, base), nir=_absolute(real.nir, base))
+        params = dataclasses.replace(params, baselines=dataclasses.replace(params.baselines, real_features=real))
     return dataclasses.replace(params, data=data_abs, preprocess=pre,
                                cache_dir=_absolute(params.cache_dir, base), output_dir=_absolute(params.output_dir, base))
 
@@ -199,9 +235,30 @@ def load_index(params: RunParams, database: str, *, quiet: bool = False):
         return build_index(database, root, coding=coding, **kwargs)
 
 
+def load_composite(params: RunParams, *, quiet: bool = True):
+    """The :class:`~madtn_utils.data.composite.CompositeIndex` of ``params.data.composite`` (ValueError when unset)."""
+    from madtn_utils.data.composite import index_composite
+
+    if params.data.composite is None:
+        raise ValueError("params.data.composite: expected {root: <the composite set's folder>} for the real-data study, "
+                         "got null")
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore", IndexWarning)
+        return index_composite(params.data.composite.root)
+
+
 def load_domain(params: RunParams, database: str, *, progress: bool = False):
-    """``(DomainData, manifest, info)`` of ``database``: indexed and preprocessed through the cache."""
+    """``(DomainData, manifest, info)`` of ``database``: indexed and preprocessed through the cache
+    (with ``data.source: composite``: the composite set's flow maps of ``database``)."""
     from madtn_utils.preprocess.cache import prepare_database
+
+    if params.data.source == "composite":
+        from madtn_utils.preprocess.composite import composite_domain
+
+        index = load_composite(params).database(database)
+        info = {"folder": str(index.root), "source": "composite", "map_size": params.data.composite.map_size}
+        return composite_domain(index, params.data.composite.map_size), index.manifest, info
 
     index = load_index(params, database, quiet=True)
     return prepare_database(index, params.preprocess, cache_dir=params.cache_dir, jobs=params.n_jobs, progress=progress)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["plot_map_gallery", "plot_confusion", "plot_confusion_grid", "plot_lambda_curve", "plot_gap_vs_lambda",
-           "plot_shift_study", "plot_oracle_gap", "save_figure"]
+           "plot_shift_study", "plot_oracle_gap", "plot_real_variants", "plot_real_sweep", "save_figure"]
 
 CLASSES = ("positive", "negative", "surprise")
 
@@ -174,6 +174,58 @@ def plot_oracle_gap(audit, *, ax=None):
     top = float(np.nanmax(100 * avg[["accuracy_label_free", "accuracy_oracle"]].to_numpy())) if len(avg) else 100.0
     ax.set_ylim(0, 1.3 * top)  # room for the legend above the bars
     ax.legend(loc="upper left", fontsize=8, ncol=2)
+    return ax
+
+
+def _mean_interval(x) -> tuple[float, float]:
+    """(mean, half-width of its 95% t interval) of per-seed values (half-width 0 for one seed)."""
+    from scipy import stats
+
+    x = np.asarray(x, dtype=float)
+    if len(x) < 2:
+        return float(x.mean()), 0.0
+    return float(x.mean()), float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+
+
+def plot_real_variants(values, variants, *, ax=None):
+    """The real-data study: target accuracy (%) per variant (x) and task (colour), mean over seeds with its 95%
+    t interval; dashed: each task's target majority rate. ``values``: one row per task, variant and seed."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.1 * len(variants) + 2, 3.8))
+    tasks = list(dict.fromkeys(values["task"]))
+    width = 0.7 / max(len(tasks), 1)
+    for i, task in enumerate(tasks):
+        part = values[values["task"] == task]
+        pts = [(j, *_mean_interval(part.loc[part["variant"] == v, "accuracy"] * 100)) for j, v in enumerate(variants)
+               if (part["variant"] == v).any()]
+        xs = [j - 0.35 + width * (i + 0.5) for j, *_ in pts]
+        ax.errorbar(xs, [m for _, m, _ in pts], yerr=[h for *_, h in pts], fmt="o", capsize=3, color=f"C{i}",
+                    label=task.replace("->", "→"))
+        ax.axhline(float(part["majority"].iloc[0]) * 100, ls="--", lw=1, color=f"C{i}")
+    ax.set_xticks(range(len(variants)), [v.replace("control: ", "control:\n") for v in variants], rotation=30,
+                  ha="right", fontsize=8)
+    ax.set_ylabel("target accuracy (%)")
+    ax.legend(fontsize=8, title="task (dashed: majority)", title_fontsize=8)
+    return ax
+
+
+def plot_real_sweep(values, *, ax=None):
+    """Target accuracy (%) against λ (the paper's kernel) per task, mean with its 95% t interval over seeds;
+    ``values`` holds a ``lam`` column and only the sweep's runs."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.6, 3.6))
+    for i, (task, part) in enumerate(values.groupby("task", sort=False)):
+        pts = [(lam, *_mean_interval(g["accuracy"] * 100)) for lam, g in part.groupby("lam")]
+        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3,
+                    color=f"C{i}", label=task.replace("->", "→"))
+        ax.axhline(pts[0][1], ls=":", lw=1, color=f"C{i}")
+    ax.set_xlabel("λ (paper kernel)")
+    ax.set_ylabel("target accuracy (%)")
+    ax.legend(fontsize=8, title="task (dotted: λ = 0)", title_fontsize=8)
     return ax
 
 

@@ -106,24 +106,32 @@ def run_config(params: RunParams, spec: RunSpec) -> dict:
 
     The data (synthetic size and seed, or the real roots and sample list), the
     preprocessing config and :data:`~madtn_utils.preprocess.cache.PREPROCESS_VERSION`,
-    the training config with the run's λ and components and
+    the training config with the run's λ and components (less ``save_model``, and less ``alignment`` at
+    its default ``mmd``: :func:`~madtn_utils.train.hparams.hashed_fields`) and
     :data:`~madtn_utils.train.hparams.TRAIN_VERSION` (the training code's numbers: results of an
     older version never count as finished), the task and the seeds. Not in
     it: the run name, folders, ``jobs`` (they do not change a number). The device is in
     it as written in the params (``auto`` stays ``auto``).
     """
     from madtn_utils.preprocess.cache import PREPROCESS_VERSION
-    from madtn_utils.train.hparams import TRAIN_VERSION
+    from madtn_utils.train.hparams import TRAIN_VERSION, hashed_fields
 
     params = spec_params(params, spec)
     cfg = dataclasses.replace(params.train, lam=float(spec.lam), components=spec.components)
     data = to_dict(params.data)
+    if data.pop("source") == "composite":  # the composite set's flow files: its root and map size, nothing else
+        from madtn_utils.preprocess.composite import COMPOSITE_VERSION
+
+        return {"task": spec.task, "seeds": [int(s) for s in params.seeds],
+                "data": {"source": "composite", "composite": data["composite"]}, "preprocess": None,
+                "composite_version": COMPOSITE_VERSION, "train": hashed_fields(cfg), "train_version": TRAIN_VERSION}
+    data.pop("composite")  # not read by these runs (and absent from the hashes made before it existed)
     # synthetic: size and seed make byte-identical databases wherever they are written; real: the roots
     unused = (("synthetic_dir", "casme2_root", "casme2_coding", "smic_root") if data["synthetic"]
               else ("synthetic_dir", "synthetic_seed", "shift"))
     data = {k: v for k, v in data.items() if k not in unused}
     return {"task": spec.task, "seeds": [int(s) for s in params.seeds], "data": data,
-            "preprocess": to_dict(params.preprocess), "preprocess_version": PREPROCESS_VERSION, "train": to_dict(cfg), "train_version": TRAIN_VERSION}
+            "preprocess": to_dict(params.preprocess), "preprocess_version": PREPROCESS_VERSION, "train": hashed_fields(cfg), "train_version": TRAIN_VERSION}
 
 
 def run_hash(params: RunParams, spec: RunSpec) -> str:

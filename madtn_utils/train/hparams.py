@@ -1,7 +1,8 @@
 """Training hyper-parameters (METHOD.md §3): one strict, frozen :class:`TrainConfig`.
 
 Beyond the paper: the MMD kernel options (``mmd_kernel``, ``mmd_features``; see
-:mod:`madtn_utils.train.mmd`) and the negative controls (``control``, :data:`CONTROLS`).
+:mod:`madtn_utils.train.mmd`), the negative controls (``control``, :data:`CONTROLS`), other
+alignment losses in place of the MMD (``alignment``, :data:`ALIGNMENTS`) and ``save_model``.
 
 >>> TrainConfig().lam, TrainConfig().batch_size
 (2.0, 32)
@@ -9,10 +10,12 @@ Beyond the paper: the MMD kernel options (``mmd_kernel``, ``mmd_features``; see
 ('fixed', 'raw', 'none')
 >>> TrainConfig().stacking, TrainConfig().channels_last, TrainConfig().autocast
 ('auto', True, 'off')
+>>> TrainConfig().alignment, TrainConfig().save_model, sorted(hashed_fields(TrainConfig(alignment="coral")))[:2]
+('mmd', False, ['alignment', 'autocast'])
 >>> TrainConfig(control="flip")
 Traceback (most recent call last):
 ...
-ValueError: trainconfig.control: expected one of 'none', 'permute_source_labels', 'flip_mmd', got 'flip'
+ValueError: trainconfig.control: expected one of 'none', 'permute_source_labels', 'flip_mmd', 'zero_input', got 'flip'
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import torch
 from madtn_utils.preprocess.domain import COMPONENTS
 from madtn_utils.train.mmd import MMD_FEATURES, MMD_KERNELS
 
-__all__ = ["TrainConfig", "CONTROLS", "PERMUTATION_SEED", "TRAIN_VERSION", "STACKING"]
+__all__ = ["TrainConfig", "CONTROLS", "PERMUTATION_SEED", "TRAIN_VERSION", "STACKING", "ALIGNMENTS", "UNHASHED",
+           "hashed_fields"]
 
 #: Version of the training code's numbers: part of every run hash, bumped whenever the same
 #: params and seed would give other numbers (2: separate seeded streams for init, batch order,
@@ -40,8 +44,19 @@ STACKING = ("auto", "loop", "seeds", "runs")
 #: ``train.control``, the negative controls: ``none`` (MADTN as it is); ``permute_source_labels``
 #: (the source labels are permuted over the source samples with the fixed seed
 #: :data:`PERMUTATION_SEED` before training: target accuracy should fall to chance);
-#: ``flip_mmd`` (minimise CE - λ·MMD², i.e. maximise the discrepancy: the domain gap should rise).
-CONTROLS = ("none", "permute_source_labels", "flip_mmd")
+#: ``flip_mmd`` (the alignment's sign flipped: minimise CE - λ·MMD², or CE - λ·the ``alignment`` loss, for
+#: ``dann`` the gradient reversal negated; i.e. maximise the discrepancy: the domain gap should rise);
+#: ``zero_input`` (every input channel of both domains zeroed: only the source class prior is learnable).
+CONTROLS = ("none", "permute_source_labels", "flip_mmd", "zero_input")
+#: ``train.alignment``, the loss that aligns the domains at ``mmd_layer``, weighted by λ: ``mmd`` (the paper's
+#: MMD², :mod:`~madtn_utils.train.mmd`), ``coral`` (Deep CORAL, :mod:`~madtn_utils.train.coral`), ``dann``
+#: (domain-adversarial, :mod:`~madtn_utils.train.dann`), ``jmmd`` (JAN's joint MMD, :mod:`~madtn_utils.train.jmmd`).
+#: ``control: flip_mmd`` flips the sign of whichever is chosen.
+ALIGNMENTS = ("mmd", "coral", "dann", "jmmd")
+#: TrainConfig fields the run hash leaves out (:func:`hashed_fields`): name -> the value at which it is left
+#: out (None: always). ``save_model`` changes no number; ``alignment`` came after TRAIN_VERSION 2, and at
+#: ``mmd`` it trains exactly as before, so the runs made before it keep their hashes.
+UNHASHED = {"save_model": None, "alignment": "mmd"}
 #: Seed of the source-label permutation of ``control: permute_source_labels`` (the same for every run).
 PERMUTATION_SEED = 0
 
@@ -66,7 +81,7 @@ class TrainConfig:
     mmd_layer: Literal["fc1", "conv3"] = "fc1"  # layer the MMD is applied to (paper: not stated)
     mmd_kernel: Literal["fixed", "median"] = "fixed"  # fixed: the σ list (paper); median: σ² = median d² · 2^k, k = -2..2 (DAN)
     mmd_features: Literal["raw", "l2"] = "raw"  # raw (paper) or L2-normalised rows before the kernel
-    control: Literal["none", "permute_source_labels", "flip_mmd"] = "none"  # negative control (CONTROLS)
+    control: Literal["none", "permute_source_labels", "flip_mmd", "zero_input"] = "none"  # negative control (CONTROLS)
     components: str = "onOF-Face-endOF"  # Table 5 input variant (domain.COMPONENTS)
     normalize: Literal["unit", "source"] = "unit"  # unit: x/255; source: then per-channel source mean/std
     widths: tuple[int, ...] = (32, 64, 128)  # conv channels
@@ -83,6 +98,8 @@ class TrainConfig:
     tf32: bool = False  # CUDA: TF32 matmuls and convolutions while training (off: exact float32); unmeasured here
     autocast: Literal["off", "bf16"] = "off"  # CUDA: network forward in bfloat16 while training (loss, MMD, eval float32)
     compile: bool = False  # torch.compile the training forward (CUDA intended; unmeasured on a GPU here)
+    alignment: Literal["mmd", "coral", "dann", "jmmd"] = "mmd"  # the alignment loss (ALIGNMENTS); mmd = the paper
+    save_model: bool = False  # save each seed's trained weights beside the run (model_seed<N>.pt; not in the hash)
 
     def __post_init__(self):
         checks = [
@@ -102,6 +119,7 @@ class TrainConfig:
             ("cpu_threads", self.cpu_threads >= 0, "0 (leave as set) or a number of threads"),
             ("stacking", self.stacking in STACKING, "one of " + ", ".join(map(repr, STACKING))),
             ("autocast", self.autocast in ("off", "bf16"), "'off' or 'bf16'"),
+            ("alignment", self.alignment in ALIGNMENTS, "one of " + ", ".join(map(repr, ALIGNMENTS))),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -111,3 +129,11 @@ class TrainConfig:
                 torch.device(self.device)
             except (RuntimeError, ValueError):
                 raise ValueError(f"trainconfig.device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}") from None
+
+
+def hashed_fields(config: TrainConfig) -> dict:
+    """``to_dict(config)`` without the :data:`UNHASHED` fields: what the run hash holds of the training config."""
+    from madtn_utils.config import to_dict
+
+    return {k: v for k, v in to_dict(config).items()
+            if not (k in UNHASHED and (UNHASHED[k] is None or UNHASHED[k] == v))}

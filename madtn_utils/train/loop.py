@@ -9,7 +9,10 @@ angles in ±``rotation_deg`` and minimises
 
 with Adam (:func:`~madtn_utils.train.observe.objective`; under ``train.control: flip_mmd``
 the MMD term's sign is flipped, under ``permute_source_labels`` the source labels are
-permuted first: :mod:`~madtn_utils.train.prepare`). An epoch is one pass over the source
+permuted first: :mod:`~madtn_utils.train.prepare`). ``train.alignment`` puts another loss in
+the MMD's place (CORAL, JMMD, or DANN's domain classifier, which then trains with the network's
+Adam, its gradient-reversal weight following the training progress p = step / all steps).
+An epoch is one pass over the source
 train maps; its history row holds the means over its steps of CE, MMD², the loss, the
 median pairwise squared distance of the MMD features and the mean value of each kernel
 (:mod:`~madtn_utils.train.observe`). The model after the last epoch is evaluated on
@@ -32,6 +35,7 @@ Task names live in :mod:`madtn_utils.train.tasks`, the hyper-parameters in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -43,6 +47,7 @@ import torch
 from madtn_utils.config import to_dict
 from madtn_utils.preprocess.domain import CLASSES, DomainData
 from madtn_utils.train.augment import random_rotate
+from madtn_utils.train.dann import DomainClassifier
 from madtn_utils.train.gap import measure_gap
 from madtn_utils.train.hparams import TrainConfig
 from madtn_utils.train.metrics import classification_metrics
@@ -50,11 +55,13 @@ from madtn_utils.train.model import MADTNNet
 from madtn_utils.train.observe import history_columns, objective
 from madtn_utils.train.prepare import PreparedTask, as_config, prepare_task, resolve_device
 from madtn_utils.train.runtime import as_input, run_context, train_forward
+from madtn_utils.train.saved import model_state
 from madtn_utils.train.streams import Streams, dropout_mask, run_streams, seeded_init
 
 __all__ = [
     "DIVERGED_LOSS", "TrainingDivergedError", "check_losses", "TaskResult", "PreparedTask", "resolve_device", "prepare_task", "build_model",
-    "init_model", "epoch_batches", "optimize_step", "train_inputs", "train_step", "predict_proba", "task_result", "fit_prepared",
+    "init_model", "init_domain_classifier", "epoch_batches", "optimize_step", "train_inputs", "train_step", "predict_proba",
+    "task_result", "fit_prepared",
     "train_task", "train_seeds",
 ]
 
@@ -64,7 +71,8 @@ class TaskResult:
     confusion (3x3 nested list, rows true); ``predictions`` one row per target sample;
     ``history`` one row per epoch (means over its steps of the columns of
     :func:`~madtn_utils.train.observe.history_columns`); ``gap`` the domain gap
-    (:mod:`~madtn_utils.train.gap`) after training and, as ``init_*``, before it."""
+    (:mod:`~madtn_utils.train.gap`) after training and, as ``init_*``, before it; ``model`` the trained
+    network under ``train.save_model`` (:func:`~madtn_utils.train.saved.model_state`), else None."""
 
     task: str
     seed: int
@@ -74,6 +82,7 @@ class TaskResult:
     seconds: float
     config: dict = field(default_factory=dict)
     gap: dict = field(default_factory=dict)
+    model: dict | None = None
 
 
 def build_model(config: TrainConfig, input_size: int) -> MADTNNet:
@@ -91,6 +100,15 @@ def init_model(config: TrainConfig, input_size: int, seed: int, device) -> MADTN
         return build_model(config, input_size).to(device)
 
 
+def init_domain_classifier(config: TrainConfig, model: MADTNNet, seed: int, device) -> DomainClassifier | None:
+    """The domain classifier of ``alignment: dann`` on ``model``'s alignment features, initialised from
+    the ``domain`` stream of ``seed`` (:mod:`madtn_utils.train.streams`); None under the other alignments."""
+    if config.alignment != "dann":
+        return None
+    with seeded_init(seed, device, stream="domain"):
+        return DomainClassifier(model.fc1.out_features if config.mmd_layer == "fc1" else model.flat_dim).to(device)
+
+
 def epoch_batches(n_source: int, n_target: int, batch_size: int, generator: torch.Generator):
     """One epoch of device indices: (list of source index tensors covering a permutation of
     all n_source maps, each of size ~batch_size and >= 2; target indices (steps, min(batch_size,
@@ -103,16 +121,17 @@ def epoch_batches(n_source: int, n_target: int, batch_size: int, generator: torc
 
 
 def optimize_step(model, optimizer, x: torch.Tensor, ys: torch.Tensor, config: TrainConfig,
-                  drop_mask: torch.Tensor | None = None, forward=None) -> torch.Tensor:
+                  drop_mask: torch.Tensor | None = None, forward=None, domain=None) -> torch.Tensor:
     """One Adam step on float inputs ``x`` = (source rows [:len(ys)], then target rows).
 
     ``drop_mask``: explicit dropout mask (None: the model's dropout layer); ``forward``: the
-    training forward of :func:`~madtn_utils.train.runtime.train_forward` (None: the model).
+    training forward of :func:`~madtn_utils.train.runtime.train_forward` (None: the model);
+    ``domain``: (domain classifier, training progress) under ``alignment: dann``.
     Returns the detached log vector [CE, MMD², total loss, median d², mean of each kernel]
     of :func:`~madtn_utils.train.observe.objective` (no host sync)."""
     model.train()
     feats, logits = (model if forward is None else forward)(as_input(x, config), drop_mask)
-    loss, log = objective(feats, logits, ys, config)
+    loss, log = objective(feats, logits, ys, config) if domain is None else objective(feats, logits, ys, config, domain)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -127,10 +146,10 @@ def train_inputs(prepared: PreparedTask, src_idx, tgt_idx, config: TrainConfig, 
 
 
 def train_step(model, optimizer, prepared: PreparedTask, src_idx, tgt_idx, config: TrainConfig, streams: Streams,
-               forward=None) -> torch.Tensor:
+               forward=None, domain=None) -> torch.Tensor:
     """Index, convert, rotate (on the device), draw the dropout mask and take one :func:`optimize_step`."""
     x, mask = train_inputs(prepared, src_idx, tgt_idx, config, streams)
-    return optimize_step(model, optimizer, x, prepared.source_labels[src_idx], config, mask, forward)
+    return optimize_step(model, optimizer, x, prepared.source_labels[src_idx], config, mask, forward, domain)
 
 
 @torch.no_grad()
@@ -174,8 +193,9 @@ def _check_seed(seed) -> int:
 
 
 def task_result(prepared: PreparedTask, target: DomainData, config: TrainConfig, seed: int, probs: np.ndarray, rows,
-                gap: dict, gap_init: dict, seconds: float, name: str = "") -> TaskResult:
-    """The :class:`TaskResult` of a trained run from its target probabilities (the one read of target labels)."""
+                gap: dict, gap_init: dict, seconds: float, name: str = "", model=None) -> TaskResult:
+    """The :class:`TaskResult` of a trained run from its target probabilities (the one read of target labels);
+    with ``model`` (the trained network) and ``train.save_model``, its saved state goes in ``TaskResult.model``."""
     if not np.isfinite(probs).all():
         raise TrainingDivergedError(f"{name or prepared.task} seed {seed}: the trained model gives non-finite target "
                                     f"probabilities (train.lr={config.lr:g}, λ={config.lam:g}): expected finite outputs")
@@ -186,15 +206,17 @@ def task_result(prepared: PreparedTask, target: DomainData, config: TrainConfig,
     for c, cls in enumerate(CLASSES):
         preds[f"p_{cls}"] = probs[:, c]
     history = pd.DataFrame(rows, columns=history_columns(config)).astype({"epoch": np.int64})
+    saved = model_state(model, config, prepared.scale, prepared.shift) if config.save_model and model is not None else None
     return TaskResult(prepared.task, seed, classification_metrics(labels, pred), preds, history, seconds,
-                      to_dict(config), {**gap, **{f"init_{k}": v for k, v in gap_init.items()}})
+                      to_dict(config), {**gap, **{f"init_{k}": v for k, v in gap_init.items()}}, saved)
 
 
 def fit_prepared(prepared: PreparedTask, target: DomainData, config: TrainConfig, *, seed: int, progress=False,
-                 name: str = "") -> TaskResult:
+                 name: str = "", evaluate: torch.Tensor | None = None) -> TaskResult:
     """Train one seed on an already prepared task, then evaluate on ``target`` (its labels, ids).
 
-    ``name``: how messages name the run (default: the task)."""
+    ``name``: how messages name the run (default: the task). ``evaluate``: uint8 maps on the device to
+    score instead of ``prepared.target_maps`` (the held-out subject of :mod:`~madtn_utils.train.loso`)."""
     seed, t0, device = _check_seed(seed), time.perf_counter(), prepared.device
     rows, columns = [], history_columns(config)
     with run_context(config, device):
@@ -202,7 +224,9 @@ def fit_prepared(prepared: PreparedTask, target: DomainData, config: TrainConfig
         model = init_model(config, prepared.input_size, seed, device)
         measured = prepared.source_test_maps is not None  # prepare_task puts them there
         gap_init = measure_gap(model, prepared, config.eval_batch_size) if measured else {}  # eval mode: no random numbers
-        opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+        classifier = init_domain_classifier(config, model, seed, device)
+        params = list(model.parameters()) + ([] if classifier is None else list(classifier.parameters()))
+        opt = torch.optim.Adam(params, lr=config.lr)
         forward = train_forward(model, config)
         epochs = range(1, config.epochs + 1)
         if progress:
@@ -214,16 +238,18 @@ def fit_prepared(prepared: PreparedTask, target: DomainData, config: TrainConfig
                                      streams.batches)
             total = torch.zeros(len(columns) - 1, device=device)
             for i, idx in enumerate(src):
-                total += train_step(model, opt, prepared, idx, tgt[i], config, streams, forward)
+                domain = None if classifier is None else (classifier, ((epoch - 1) * len(src) + i) / (config.epochs * len(src)))
+                total += train_step(model, opt, prepared, idx, tgt[i], config, streams, forward, domain)
             means = (total / len(src)).tolist()  # the one host read of the epoch
             ce, mmd, loss = means[:3]
             check_losses(name or prepared.task, seed, epoch, ce, mmd, loss, config)
             rows.append([epoch, *means])
             if progress:
                 epochs.set_postfix(ce=f"{ce:.3f}", mmd2=f"{mmd:.4f}")
-        probs = predict_proba(model, prepared, config.eval_batch_size)
+        scored = prepared if evaluate is None else dataclasses.replace(prepared, target_maps=evaluate)
+        probs = predict_proba(model, scored, config.eval_batch_size)
         gap = measure_gap(model, prepared, config.eval_batch_size) if measured else {}
-    return task_result(prepared, target, config, seed, probs, rows, gap, gap_init, time.perf_counter() - t0, name)
+    return task_result(prepared, target, config, seed, probs, rows, gap, gap_init, time.perf_counter() - t0, name, model)
 
 
 def train_task(source: DomainData, target: DomainData, config: TrainConfig, *, seed: int, progress=False) -> TaskResult:

@@ -5,6 +5,9 @@ frame, one per source sample: used only to measure the domain gap after training
 target test maps go to the device as uint8, the channels the input variant drops zeroed
 there. Target labels are never read here.
 
+``train.control: zero_input`` (a negative control) zeroes every channel of both domains: the
+network sees constant inputs and can only learn the source's class prior.
+
 ``train.control: permute_source_labels`` (a negative control) permutes the source labels
 over the source *samples* (every map of a sample keeps one label, the class counts stay
 as they are) with :func:`permuted_labels`: a seeded permutation
@@ -33,7 +36,7 @@ import torch
 from madtn_utils.config import from_dict
 from madtn_utils.preprocess.domain import DomainData, component_mask
 from madtn_utils.train.hparams import PERMUTATION_SEED, TrainConfig
-from madtn_utils.train.tasks import task_name
+from madtn_utils.train.tasks import task_name, within_task
 
 __all__ = ["PreparedTask", "resolve_device", "device_info", "as_config", "prepare_task", "permuted_labels"]
 
@@ -125,7 +128,7 @@ def prepare_task(source: DomainData, target: DomainData, config: TrainConfig, de
     for role, d in (("source", source), ("target", target)):
         if not isinstance(d, DomainData):
             raise ValueError(f"{role}: expected a DomainData, got {type(d).__name__}")
-    task = task_name(source.name, target.name)
+    task = task_name(source.name, target.name) if source.name != target.name else within_task(source.name)
     if len(source.train_maps) < 2:
         raise ValueError(f"{source.name}.train_maps: expected at least 2 maps to train on, got {len(source.train_maps)}")
     if len(target.test_maps) < 2:
@@ -137,6 +140,8 @@ def prepare_task(source: DomainData, target: DomainData, config: TrainConfig, de
     if device.type == "cuda" and config.deterministic:  # cuBLAS reads it at its first call (CUDA docs on reproducibility)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     mask = torch.as_tensor(component_mask(config.components), device=device).view(1, 3, 1, 1)
+    if config.control == "zero_input":  # the negative control: every input channel of both domains is 0
+        mask = torch.zeros_like(mask)
     src = _to_device_u8(source.train_maps, mask, device)
     tgt = _to_device_u8(target.test_maps, mask, device)
     src_test = _to_device_u8(source.test_maps, mask, device)

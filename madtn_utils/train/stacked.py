@@ -22,6 +22,12 @@ member, each what the member gives trained alone by :func:`~madtn_utils.train.lo
   larger stacks, but a run's last bits then depend on which runs were pending beside it;
 - ``auto``: ``loop`` on the CPU, ``seeds`` on CUDA.
 
+``train.alignment``: ``mmd``, ``coral`` and ``jmmd`` stack (their losses are computed for all the
+members at once, :func:`~madtn_utils.train.stacked_net.stacked_objective`). ``dann`` always trains
+as ``loop``, whatever ``train.stacking`` says (:func:`resolve_stacking`, and ``metrics.json``'s
+``stacking.engine`` says ``loop``): its domain classifier and gradient-reversal layer would need a
+stacked classifier of their own, which is not written; one after another, each run is exact.
+
 A stacked member equals the run alone up to float rounding (``tests/test_stacked.py``:
 probabilities within 1e-4, history within 1e-5 + 1e-4 relative, the same predictions and
 metrics, after 2 epochs at test size). Adam carries rounding on: its first step is ±lr whatever
@@ -49,6 +55,8 @@ True
 False
 >>> resolve_stacking(TrainConfig(), torch.device("cpu")), resolve_stacking(TrainConfig(), torch.device("cuda"))
 ('loop', 'seeds')
+>>> resolve_stacking(TrainConfig(alignment="dann", stacking="runs"), torch.device("cuda"))
+'loop'
 """
 
 from __future__ import annotations
@@ -93,7 +101,10 @@ def stack_key(config: TrainConfig) -> str:
 
 
 def resolve_stacking(config: TrainConfig, device: torch.device) -> str:
-    """``loop``, ``seeds`` or ``runs``: ``train.stacking`` with ``auto`` resolved for ``device``."""
+    """``loop``, ``seeds`` or ``runs``: ``train.stacking`` with ``auto`` resolved for ``device``; always
+    ``loop`` under ``alignment: dann`` (module docstring)."""
+    if config.alignment == "dann":
+        return "loop"
     if config.stacking != "auto":
         return config.stacking
     return "seeds" if torch.device(device).type == "cuda" else "loop"
@@ -101,10 +112,11 @@ def resolve_stacking(config: TrainConfig, device: torch.device) -> str:
 
 def prepare_members(source: DomainData, target: DomainData, runs) -> list[Member]:
     """Members of ``runs`` (``(config, seeds, name)`` each), in order, the data prepared once per input variant
-    (components, label control, normalisation)."""
+    (components, the controls that change the data: labels permuted, input zeroed; normalisation)."""
     prepared, members = {}, []
     for config, seeds, name in runs:
-        key = (config.components, config.control == "permute_source_labels", config.normalize, config.device)
+        data_control = config.control if config.control in ("permute_source_labels", "zero_input") else "none"
+        key = (config.components, data_control, config.normalize, config.device)
         if key not in prepared:
             prepared[key] = prepare_task(source, target, config)
         members += [Member(prepared[key], config, int(s), name) for s in seeds]
@@ -188,5 +200,5 @@ def _fit_grouped(members: list[Member], target: DomainData, progress: bool) -> l
         probs = [predict_proba(net, m.prepared, cfg.eval_batch_size) for net, m in zip(nets, members)]
         gaps = [measure_gap(net, m.prepared, cfg.eval_batch_size) if measured else {} for net, m in zip(nets, members)]
     seconds = (time.perf_counter() - t0) / n
-    return [task_result(m.prepared, target, m.config, m.seed, p, r, g, gi, seconds, m.name)
-            for m, p, r, g, gi in zip(members, probs, rows, gaps, gap_init)]
+    return [task_result(m.prepared, target, m.config, m.seed, p, r, g, gi, seconds, m.name, net)
+            for m, p, r, g, gi, net in zip(members, probs, rows, gaps, gap_init, nets)]
