@@ -12,9 +12,11 @@ the fully connected layers are bit-identical). Dropout takes explicit masks, one
 (:func:`~madtn_utils.train.streams.dropout_mask`).
 
 :func:`stacked_objective` is :func:`~madtn_utils.train.observe.objective` for R runs at
-once: ``L_r = CE_r + sign_r · λ_r · MMD²_r`` with one log row per run (same columns). The
-runs of one stack share the kernel settings (``sigmas``, ``kernel_reduce``, ``mmd_kernel``,
-``mmd_features``); λ and the sign (``control: flip_mmd``) are per run.
+once: ``L_r = CE_r + sign_r · λ_r · MMD²_r`` with one log row per run (same columns); under
+``alignment: coral`` or ``jmmd`` the CORAL loss or the JMMD² takes the MMD²'s place (the MMD² is then
+only observed). The runs of one stack share the kernel settings (``sigmas``, ``kernel_reduce``,
+``mmd_kernel``, ``mmd_features``) and the alignment; λ and the sign (``control: flip_mmd``) are per
+run. ``alignment: dann`` is not stacked (:func:`~madtn_utils.train.stacked.resolve_stacking`).
 
 >>> from madtn_utils.train.model import MADTNNet
 >>> nets = [MADTNNet(input_size=16, widths=(4, 4, 4), fc_dim=8) for _ in range(3)]
@@ -34,7 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from madtn_utils.train.coral import coral_loss
 from madtn_utils.train.hparams import TrainConfig
+from madtn_utils.train.jmmd import jmmd2_from_terms
 from madtn_utils.train.mmd import MEDIAN_EXPONENTS, _MIN_SIGMA2
 
 __all__ = ["StackedNet", "stacked_objective"]
@@ -121,10 +125,14 @@ def stacked_objective(feats: torch.Tensor, logits: torch.Tensor, ys: torch.Tenso
     >>> bool(torch.allclose(loss[1], one)), bool(torch.allclose(log[1], one_log))
     (True, True)
     """
+    if config.alignment not in ("mmd", "coral", "jmmd"):
+        raise ValueError(f"params.train.alignment: expected 'mmd', 'coral' or 'jmmd' in a stacked network (dann trains "
+                         f"one run after another), got {config.alignment!r}")
     R, m = ys.shape
     n = feats.shape[1] - m
     ce = F.cross_entropy(logits[:, :m].reshape(R * m, -1), ys.reshape(-1), reduction="none").view(R, m).mean(1)
-    x = F.normalize(feats, dim=2, eps=1e-12) if config.mmd_features == "l2" else feats
+    seen = feats if config.alignment in ("mmd", "jmmd") else feats.detach()  # coral: the MMD² only observed
+    x = F.normalize(seen, dim=2, eps=1e-12) if config.mmd_features == "l2" else seen
     sq = (x * x).sum(2)
     d2 = (sq[:, :, None] + sq[:, None, :] - 2.0 * torch.bmm(x, x.transpose(1, 2))).clamp_min(0.0)
     sigma2 = _sigma2(d2, config)
@@ -134,12 +142,20 @@ def stacked_objective(feats: torch.Tensor, logits: torch.Tensor, ys: torch.Tenso
     within_s = (kss.sum((1, 2)) - kss.diagonal(dim1=1, dim2=2).sum(1)) / (m * (m - 1))
     within_t = (ktt.sum((1, 2)) - ktt.diagonal(dim1=1, dim2=2).sum(1)) / (n * (n - 1))
     mmd2 = within_s + within_t - 2.0 * kst.sum((1, 2)) / (m * n)
-    loss = ce + signed_lam * mmd2
+    if config.alignment == "mmd":
+        align, extra = mmd2, []
+    elif config.alignment == "coral":
+        align = coral_loss(feats[:, :m], feats[:, m:])
+        extra = [align]
+    else:
+        align = jmmd2_from_terms(kernels, torch.softmax(logits, 2), m, config.kernel_reduce)
+        extra = [align]
+    loss = ce + signed_lam * align
     with torch.no_grad():
         N = m + n
         i, j = torch.triu_indices(N, N, 1, device=d2.device)
         med = d2.detach()[:, i, j].median(dim=1).values
         kd = kernels.detach()
         off = (kd.sum((2, 3)) - kd.diagonal(dim1=2, dim2=3).sum(2)) / (N * (N - 1))
-        log = torch.cat([torch.stack([ce, mmd2, loss], 1).detach(), med[:, None], off], 1)
+        log = torch.cat([torch.stack([ce, mmd2, loss, *extra], 1).detach(), med[:, None], off], 1)
     return loss, log

@@ -1,6 +1,6 @@
 """The random streams of one training run, each from its own seed derived from the run's seed.
 
-A run of seed ``s`` draws from four independent streams (issue 12, items 1 and 6f):
+A run of seed ``s`` draws from these independent streams (issue 12, items 1 and 6f):
 
 - ``init``: the global generator is seeded with ``stream_seed(s, "init")`` while the
   network is built (PyTorch's default initialisation draws from it);
@@ -8,7 +8,10 @@ A run of seed ``s`` draws from four independent streams (issue 12, items 1 and 6
 - ``rotation``: the angle of every rotated training input;
 - ``dropout``: the dropout masks (:func:`dropout_mask`), drawn explicitly, not from the
   global generator, so that runs trained side by side in one process (stacked,
-  :mod:`madtn_utils.train.stacked`) draw exactly the masks they draw alone.
+  :mod:`madtn_utils.train.stacked`) draw exactly the masks they draw alone;
+- ``domain``: the global generator is seeded with ``stream_seed(s, "domain")`` while the domain
+  classifier of ``alignment: dann`` is built (:func:`seeded_init` with ``stream="domain"``), so it
+  leaves the network's initialisation as under the other alignments.
 
 Each stream's seed is ``numpy.random.SeedSequence(s, spawn_key=(k,))`` for the stream's
 position k + 1 in :data:`STREAMS` (63 bits), so no two streams of one run, nor streams of
@@ -38,7 +41,7 @@ import torch
 __all__ = ["STREAMS", "stream_seed", "Streams", "run_streams", "dropout_mask", "seeded_init"]
 
 #: The streams of a run, in the order of their spawn keys.
-STREAMS = ("init", "batches", "rotation", "dropout")
+STREAMS = ("init", "batches", "rotation", "dropout", "domain")
 
 
 def stream_seed(seed: int, stream: str) -> int:
@@ -79,13 +82,13 @@ def dropout_mask(generator: torch.Generator, rows: int, dim: int, p: float) -> t
 
 
 @contextlib.contextmanager
-def seeded_init(seed: int, device: torch.device):
-    """The global generators (CPU, and ``device``'s when CUDA) seeded with ``stream_seed(seed, "init")``
+def seeded_init(seed: int, device: torch.device, stream: str = "init"):
+    """The global generators (CPU, and ``device``'s when CUDA) seeded with ``stream_seed(seed, stream)``
     inside, restored after."""
     device = torch.device(device)
     cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
-        init = stream_seed(seed, "init")
+        init = stream_seed(seed, stream)
         torch.random.default_generator.manual_seed(init)
         for i in cuda:
             with torch.cuda.device(i):
