@@ -8,9 +8,9 @@ The runs they read are named by their overrides (``variant``, e.g. ``mmd_kernel=
   ``metrics.json``: MMD² with one median-heuristic Gaussian, and the balanced accuracy of a
   logistic-regression domain classifier, on the final features of all source and target
   maps; ``init_*`` on the untrained network of the same seed);
-- controls (:data:`CONTROLS`): each against the full MADTN of the same task, with the
-  margin full − control and the larger of the two seed spreads, so that "separates by more
-  than the seed spread" can be read off;
+- controls (:data:`CONTROLS`): each against the full MADTN of the same task, paired over the
+  seeds both have (:mod:`~madtn_utils.suite.paired`): the margin full − control with its 95% t
+  interval; a control "separates" only when the interval lies above 0;
 - shift study: accuracy against the shift strength, per task and method.
 
 Majority rates come from the summed confusion matrices (rows: true class), i.e. from the
@@ -94,8 +94,10 @@ def kernel_wide(kernels: pd.DataFrame) -> pd.DataFrame:
 
 
 def controls_table(runs: pd.DataFrame, *, tasks, lam: float) -> pd.DataFrame:
-    """Per task and control: accuracy, the full MADTN's, the margin full − control, the larger seed
-    spread of the two, whether the margin exceeds it, the target's majority rate and the gap after training."""
+    """Per task and control: accuracy, the margin full − control paired over the seeds both have, with its 95% t
+    interval, whether it separates (the interval above 0), the target's majority rate and the gap after training."""
+    from madtn_utils.suite.paired import paired_difference, verdict
+
     rows = []
     for task in tasks:
         full, zero = _pick(runs, task, lam), _pick(runs, task, 0.0)
@@ -106,11 +108,15 @@ def controls_table(runs: pd.DataFrame, *, tasks, lam: float) -> pd.DataFrame:
         for name, r in entries:
             if r is None:
                 continue
-            spread = max(float(r["accuracy_std"]), float(full["accuracy_std"]))
-            margin = float(full["accuracy_mean"] - r["accuracy_mean"])
+            seeds = sorted(set(full["seed_accuracy"]) & set(r["seed_accuracy"]))
+            stats = paired_difference([full["seed_accuracy"][s] for s in seeds], [r["seed_accuracy"][s] for s in seeds]) \
+                if seeds and r is not full else None
+            separates = "—" if stats is None else {"higher": "yes", "one seed": "one seed (no interval)"}.get(
+                verdict(stats), "no")
             rows.append({"task": task, "run": name, "accuracy": r["accuracy_mean"], "accuracy_std": r["accuracy_std"],
-                         "margin_vs_full": margin, "spread": spread,
-                         "separates": "—" if r is full else ("yes" if margin > spread else "no"),
+                         "margin_vs_full": stats["mean"] if stats else np.nan,
+                         "margin_low": stats["t_low"] if stats else np.nan, "margin_high": stats["t_high"] if stats else np.nan,
+                         "paired_seeds": len(seeds) if stats else np.nan, "separates": separates,
                          "majority_rate": majority_rate(r["confusion"]), "chance": 1 / 3,
                          "mmd2_after": r["gap_mmd2_median_mean"], "domain_clf_after": r["gap_domain_clf_bacc_mean"],
                          "seeds": r["seeds"]})

@@ -50,10 +50,11 @@ def collect_runs(run_root: str | Path, params=None) -> pd.DataFrame:
             **{f"{k}_{stat}": s[k][stat] for k in ("accuracy", "mean_f1", "uar") for stat in ("mean", "std")},
             "confusion": s["confusion"], "device": rec["device"], "train_seconds": rec["seconds"]["train"],
             "run": rec["run"], "variant": variant_name(rec.get("overrides") or {}),
+            "seed_accuracy": {int(x["seed"]): x["accuracy"] for x in rec.get("per_seed") or ()},
             **{f"gap_{k}_{stat}": (gap.get(k) or {}).get(stat) for k in GAP_KEYS for stat in ("mean", "std")},
         })
     cols = ["task", "lam", "components", "seeds", "n_target", "accuracy_mean", "accuracy_std", "mean_f1_mean",
-            "mean_f1_std", "uar_mean", "uar_std", "confusion", "device", "train_seconds", "run", "variant"]
+            "mean_f1_std", "uar_mean", "uar_std", "confusion", "device", "train_seconds", "run", "variant", "seed_accuracy"]
     cols += [f"gap_{k}_{stat}" for k in GAP_KEYS for stat in ("mean", "std")]
     return pd.DataFrame(rows, columns=cols)
 
@@ -166,7 +167,7 @@ def wide(long: pd.DataFrame, *, row: str = "method") -> pd.DataFrame:
     spread = long["n_seeds"].ge(2) if "n_seeds" in long else pd.Series(True, index=long.index)
     cells = long.assign(cell=[cell(*v) for v in zip(long["mean_f1"], long["mean_f1_std"].where(spread),
                                                     long["accuracy_percent"], long["accuracy_std"].where(spread))])
-    cells["row"] = cells[row] + np.where(cells["source"] == "ours", " [ours]", " [paper]")
+    cells["row"] = cells[row] + " [" + cells["source"] + "]"  # [paper], [ours], [ours, real LBP-TOP]
     order_rows = list(dict.fromkeys(cells["row"]))
     order_cols = list(dict.fromkeys(cells["task"]))
     w = cells.pivot(index="row", columns="task", values="cell").reindex(index=order_rows, columns=order_cols).fillna("–")
@@ -181,8 +182,9 @@ def table_note(long: pd.DataFrame) -> str:
     ours = ours[ours["method"] == OURS] if "method" in ours else ours
     seeds = sorted({int(s) for s in ours["n_seeds"].dropna()}) if "n_seeds" in ours else []
     n = "–".join(str(s) for s in (seeds[:1] + seeds[-1:] if len(seeds) > 1 else seeds)) or "?"
+    real = (long["source"] == "ours, real LBP-TOP").any()
     note = "Cells: mean F1 / accuracy (%), with the paper's digits. [paper]: published numbers"
-    if len(ours) or not len(base):
+    if len(ours) or not (len(base) or real):
         note += f". [ours]: this reproduction, the model after the last epoch, mean over n = {n} seeds"
         note += ("; (± F1 / ± accuracy) is the standard deviation over those seeds (ddof = 1)" if seeds and seeds[-1] > 1
                  else "; one seed, so no spread")
@@ -191,6 +193,9 @@ def table_note(long: pd.DataFrame) -> str:
     if len(base):
         note += (". Baseline rows [ours]: LBP-TOP features and each method's hyperparameters from its paper, fixed "
                  "before any target label is seen (label-free; notebook 08), one deterministic fit per task")
+    if real:
+        note += (". [ours, real LBP-TOP]: the same methods and hyperparameters on the LBP-TOP features Zong et al. "
+                 "published for SMIC-VIS and SMIC-NIR (the inputs of the paper's V→N and N→V rows), label-free")
     return note + "."
 
 
@@ -217,7 +222,7 @@ def to_html(long: pd.DataFrame, *, row: str = "method", classes: str = "tbl") ->
     body = w.map(lambda c: html.escape(c).replace(" (±", "<br><span class='sd'>(±", 1) + ("</span>" if "(±" in c else ""))
     body.index = [html.escape(i) for i in w.index]
     out = body.to_html(classes=classes, border=0, escape=False)
-    return re.sub(r"<tr>(\s*<th>[^<]*\[ours\]</th>)", r'<tr class="ours">\1', out)
+    return re.sub(r"<tr>(\s*<th>[^<]*\[ours[^\]]*\]</th>)", r'<tr class="ours">\1', out)
 
 
 def write_table(long: pd.DataFrame, folder: str | Path, name: str, *, row: str = "method", caption: str = "") -> list[Path]:
