@@ -45,6 +45,8 @@ CONTROL_RUNS = ((FULL, {"train.control": "permute_source_labels"}), ("Face", {})
 COMPOSITE = {"data.source": "composite"}
 #: The real-data study's variants beside λ = 0 and the λ sweep, at the params' λ: (name, components, overrides).
 REAL_VARIANTS = (("paper kernel", FULL, {}), ("median kernel", FULL, MEDIAN), ("L2 features", FULL, {"train.mmd_features": "l2"}),
+                 ("CORAL", FULL, {"train.alignment": "coral"}), ("DANN", FULL, {"train.alignment": "dann"}),
+                 ("JMMD", FULL, {"train.alignment": "jmmd"}),
                  ("labels permuted", FULL, {"train.control": "permute_source_labels"}),
                  ("input zeroed", FULL, {"train.control": "zero_input"}), ("MMD flipped", FULL, {"train.control": "flip_mmd"}))
 #: The shift components the shift study sets together: every field of ``data.shift``.
@@ -161,11 +163,16 @@ def real_tasks(params) -> tuple[str, ...]:
 
 def real_specs(params) -> list[RunSpec]:
     """The runs of the real-data study (``--only real``): per task, the λ sweep of the paper's kernel
-    (``experiments.real_lambdas``, λ = 0 among them), then :data:`REAL_VARIANTS` at the params' λ."""
-    lam, specs = float(params.train.lam), []
+    (``experiments.real_lambdas``, λ = 0 among them), then the :data:`REAL_VARIANTS` named in
+    ``experiments.real_variants`` at the params' λ."""
+    lam, specs, known = float(params.train.lam), [], {name: (c, o) for name, c, o in REAL_VARIANTS}
+    for i, name in enumerate(params.experiments.real_variants):
+        if name not in known:
+            raise ValueError(f"params.experiments.real_variants[{i}]: expected one of {', '.join(known)}, got {name!r}")
     for t in real_tasks(params):
         specs += [RunSpec(t, float(x), FULL, tuple(COMPOSITE.items())) for x in (0.0, *params.experiments.real_lambdas)]
-        specs += [RunSpec(t, lam, c, tuple({**COMPOSITE, **o}.items())) for _, c, o in REAL_VARIANTS]
+        specs += [RunSpec(t, lam, known[v][0], tuple({**COMPOSITE, **known[v][1]}.items()))
+                  for v in params.experiments.real_variants]
     return list(dict.fromkeys(specs))
 
 

@@ -83,6 +83,8 @@ class ExperimentParams:
     shift_strengths: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # shift study: every data.shift component set to each
     real_tasks: tuple[str, ...] = ()  # real-data study (--only real): tasks on data.composite; () = every ordered pair present
     real_lambdas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # real-data study: λ sweep of the paper's kernel
+    real_variants: tuple[str, ...] = ("paper kernel", "median kernel", "L2 features", "CORAL", "DANN", "JMMD", "labels permuted",
+                                      "input zeroed", "MMD flipped")  # real-data study: variants at λ beside λ = 0 (grid.REAL_VARIANTS)
     real_loso_seeds: int = 3  # real-data study: seeds (the first of params.seeds) of leave-one-subject-out at λ = 0 within each database; 0 = none
 
     def __post_init__(self):
