@@ -51,6 +51,9 @@ def _coerce(value, tp, where: str):
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1 and dataclasses.is_dataclass(inner[0]) and isinstance(value, dict):
+            return from_dict(inner[0], value, where=where)  # an optional section: its own, precise errors
         errors = []
         for arg in args:
             if arg is type(None):

@@ -8,9 +8,10 @@ import pytest
 from scipy.linalg import subspace_angles
 from scipy.optimize import minimize
 from sklearn.base import clone
-from sklearn.svm import LinearSVC
+from sklearn.svm import SVC, LinearSVC
 
 from madtn_utils.baselines import DEFAULTS, METHODS, ORACLE_GRIDS, n_settings
+from madtn_utils.baselines.base import LibsvmLinearSVM
 from madtn_utils.baselines.kernels import kernel_matrix, median_gamma
 from madtn_utils.baselines.subspace import geodesic_flow, pca_basis, sdm_dimension
 from madtn_utils.baselines.svm import kmm_weights, project_box_slab
@@ -68,10 +69,10 @@ def test_fit_is_deterministic_and_ignores_target_labels(name):
     ("SA", {"n_components": 2.5}, "n_components: expected an integer >= 1, got 2.5"),
     ("GFK", {"n_components": "auto"}, "n_components: expected an integer >= 1 or one of ('sdm',), got 'auto'"),
     ("GFK", {"n_components": 7}, "n_components: expected at most 6"),
-    ("GFK", {"classifier": "knn"}, "classifier: expected one of ('svm', '1nn'), got 'knn'"),
+    ("GFK", {"classifier": "knn"}, "classifier: expected one of ('1nn', 'svm'), got 'knn'"),
     ("TCA", {"n_components": 110}, "n_components: expected at most n_s + n_t - 1 = 109, got 110"),
     ("TCA", {"mu": -1}, "mu: expected a finite number > 0, got -1"),
-    ("TCA", {"kernel": "sigmoid"}, "kernel: expected one of ('linear', 'rbf'), got 'sigmoid'"),
+    ("TCA", {"kernel": "sigmoid"}, "kernel: expected one of ('primal', 'linear', 'rbf'), got 'sigmoid'"),
     ("TKL", {"zeta": 0.9}, "zeta: expected a finite number >= 1, got 0.9"),
     ("TKL", {"gamma": None}, "gamma: expected a finite number > 0, got None"),
     ("TKL", {"n_eig": 51}, "n_eig: expected between 1 and n_t = 50 eigenvectors, got 51"),
@@ -84,12 +85,38 @@ def test_bad_hyperparameters_name_the_parameter(name, kwargs, message):
     assert message in str(err.value)
 
 
-def test_svm_is_sklearns_linear_svc_on_the_source():
+def test_svm_is_libsvms_linear_one_vs_one_svc_with_c_1():
+    # issue 17: the authors' scripts call libsvm's svmtrain(y, X, '-t 0'): linear kernel, one-vs-one, hinge, C = 1
     Xs, ys, Xt, _ = _domains(seed=2)
-    ours = METHODS["SVM"](C=0.5).fit(Xs, ys, Xt)
-    ref = LinearSVC(C=0.5, random_state=0, max_iter=20000).fit(Xs, ys)
-    np.testing.assert_allclose(ours.svm_.coef_, ref.coef_, atol=1e-6)
+    ys = np.arange(len(Xs)) % 3  # three classes: one-vs-one differs from one-vs-rest
+    assert DEFAULTS["SVM"]["C"] == 1.0
+    ours = METHODS["SVM"]().fit(Xs, ys, Xt)
+    ref = SVC(kernel="linear", C=1.0).fit(Xs, ys)
+    assert isinstance(ours.svm_, LibsvmLinearSVM) and ours.svm_.svc_.decision_function_shape == "ovr"
+    np.testing.assert_allclose(np.abs(ours.svm_.svc_.dual_coef_), np.abs(ref.dual_coef_), atol=1e-6)
     np.testing.assert_array_equal(ours.predict(Xt), ref.predict(Xt))
+    assert ours.svm_.svc_.dual_coef_.shape == (2, len(ours.svm_.svc_.support_))  # 3 classes: pairwise machines
+    before = LinearSVC(C=1.0, random_state=0, max_iter=20000).fit(Xs, ys)  # liblinear one-vs-rest: not the same
+    assert (before.predict(Xt) != ref.predict(Xt)).any()
+
+
+@pytest.mark.parametrize("name", ["IW-SVM", "TSRG", "DRFS-T"])
+def test_the_authors_final_classifier_is_libsvm_linear(name):
+    assert METHODS[name]().get_params()["C"] == 1.0
+    Xs, ys, Xt, _ = _domains(seed=3, d=8)
+    model = METHODS[name](**({"mu": 0.01} if name != "IW-SVM" else {})).fit(Xs, ys, Xt)
+    assert isinstance(model.svm_, LibsvmLinearSVM) and model.svm_.C == 1.0
+
+
+def test_libsvm_precomputed_equals_linear_kernel_svc_with_zero_weights():
+    # scikit-learn's precomputed-kernel SVC mispredicts with zero sample weights: they are dropped first
+    Xs, ys, Xt, _ = _domains(seed=4, d=8)
+    ys = np.arange(len(Xs)) % 3
+    w = np.where(np.arange(len(Xs)) % 4 == 0, 0.0, np.linspace(0.5, 3.0, len(Xs)))
+    ours = LibsvmLinearSVM(1.0).fit(Xs, ys, sample_weight=w)
+    ref = SVC(kernel="linear", C=1.0).fit(Xs, ys, sample_weight=w)
+    np.testing.assert_array_equal(ours.predict(Xt), ref.predict(Xt))
+    assert len(ours.train_) == int((w > 0).sum())
 
 
 # --- KMM / IW-SVM -----------------------------------------------------------------------------------------
@@ -185,6 +212,21 @@ def test_gfk_embedding_reproduces_the_kernel():
     np.testing.assert_allclose(Z @ Z.T, Xt @ (E @ E.T) @ Xt.T, atol=1e-9)
 
 
+def test_gfk_classifies_by_1nn_under_the_kernel_by_default():
+    # issue 17: Gong et al. classify with 1-NN under G (the paper's experiments, my_kernel_knn of the demo)
+    assert DEFAULTS["GFK"]["classifier"] == METHODS["GFK"]().get_params()["classifier"] == "1nn"
+    Xs, ys, Xt, _ = _domains(seed=8, d=10)
+    ys = np.arange(len(Xs)) % 3
+    Xt = Xt @ np.diag(np.linspace(0.2, 3.0, 10))
+    model = METHODS["GFK"](n_components=3, preprocess="none").fit(Xs, ys, Xt)
+    E = geodesic_flow(pca_basis(Xs, 3), pca_basis(Xt, 3))
+    G = E @ E.T
+    dist = np.array([[(s - t) @ G @ (s - t) for s in Xs] for t in Xt])  # my_kernel_knn's distance, directly
+    np.testing.assert_array_equal(model.predict(Xt), ys[dist.argmin(1)])
+    svm = METHODS["GFK"](n_components=3, preprocess="none", classifier="svm").fit(Xs, ys, Xt)  # still an option
+    assert svm.predict(Xt).shape == (len(Xt),)
+
+
 def test_pca_basis_spans_the_top_right_singular_vectors():
     X = np.random.default_rng(9).normal(size=(20, 40)) @ np.diag(np.linspace(3, 0.1, 40))
     P = pca_basis(X, 5)
@@ -210,24 +252,69 @@ def test_sdm_picks_the_first_dimension_where_the_subspaces_disagree():
 
 # --- TCA --------------------------------------------------------------------------------------------------
 
-def test_tca_components_solve_the_papers_eigenproblem():
+def _script_tca(Xs, Xt, kernel, dim, lamb, gamma):
+    """TCA step by step as Wang's public TCA.py ``fit`` does it (jindongwang/transferlearning): samples as
+    columns scaled to unit norm, M over its Frobenius norm, scipy.linalg.eig(a, b), the ``dim`` smallest
+    eigenvalues (the finite ones: see below), Z = A^T K, each sample's column of Z scaled to unit norm.
+    Returns Z^T (n, dim)."""
+    from scipy.linalg import eig
+
+    X = np.hstack([Xs.T, Xt.T])
+    X = X / np.linalg.norm(X, axis=0)
+    m, n = X.shape
+    e = np.concatenate([np.full(len(Xs), 1 / len(Xs)), np.full(len(Xt), -1 / len(Xt))])[:, None]
+    M = e @ e.T
+    M = M / np.linalg.norm(M, "fro")
+    H = np.eye(n) - np.ones((n, n)) / n
+    K = {"primal": X, "linear": X.T @ X, "rbf": np.exp(-gamma * kernel_matrix(X.T, X.T, kernel="linear") * -2
+                                                      - gamma * ((X * X).sum(0)[:, None] + (X * X).sum(0)[None, :]))}[kernel]
+    size = m if kernel == "primal" else n
+    w, V = eig(K @ M @ K.T + lamb * np.eye(size), K @ H @ K.T)
+    finite = np.flatnonzero(np.abs(w) < 1e8)  # b is singular: LAPACK's w there is +-huge (e.g. -6e14), not an eigenvalue
+    A = V[:, finite[np.argsort(w[finite].real)[:dim]]].real
+    Z = A.T @ K
+    return (Z / np.linalg.norm(Z, axis=0)).T
+
+
+@pytest.mark.parametrize("kernel", ["primal", "linear", "rbf"])
+def test_tca_is_the_public_script_step_for_step(kernel):
+    # issue 17: TCA is exactly the public script it cites (M / ||M||_F, unit-norm samples and embeddings)
+    Xs, _, Xt, _ = _domains(seed=11, n_s=25, n_t=20, d=60)  # more features than samples, as LBP-TOP
+    Xs, Xt = np.abs(Xs), np.abs(Xt)
+    model = _make("TCA", kernel=kernel, n_components=4, mu=0.5, gamma=0.7).fit(Xs, np.arange(25) % 2, Xt)
+    ours = model.embed(model.prep_.transform(np.vstack([Xs, Xt])))
+    ref = _script_tca(Xs, Xt, kernel, 4, 0.5, 0.7)
+    signs = np.sign((ours * ref).sum(0))
+    np.testing.assert_allclose(ours * signs, ref, atol=1e-7)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0)
+
+
+def test_tca_defaults_are_the_scripts_and_the_oracle_grid_reaches_mu_1e_3():
+    assert {k: DEFAULTS["TCA"][k] for k in ("kernel", "n_components", "mu", "gamma", "preprocess")} == \
+        {"kernel": "primal", "n_components": 30, "mu": 1.0, "gamma": 1.0, "preprocess": "l2"}
+    assert min(ORACLE_GRIDS["TCA"]["mu"]) == 1e-3 and "primal" in ORACLE_GRIDS["TCA"]["kernel"]
+
+
+def test_tca_components_solve_the_normalised_eigenproblem():
     Xs, _, Xt, _ = _domains(seed=11, n_s=25, n_t=20, d=6)
     X = np.vstack([Xs, Xt])
     K, mu = X @ X.T, 0.5
-    W, lam = tca_components(K, 25, mu, 3)
+    C, nu = tca_components(K, 25, mu, 3)
     e = mmd_vector(25, 20)
     L, H = np.outer(e, e), np.eye(45) - np.full((45, 45), 1 / 45)
     assert np.allclose(L.sum(), 0) and np.isclose(L[0, 0], 1 / 25**2) and np.isclose(L[0, -1], -1 / (25 * 20))
-    M = np.linalg.solve(K @ L @ K + mu * np.eye(45), K @ H @ K)  # (KLK + mu I)^-1 KHK, as printed
-    ref = np.sort(np.linalg.eigvals(M).real)[::-1][:3]
-    np.testing.assert_allclose(lam, ref, rtol=1e-8)
-    np.testing.assert_allclose(M @ W, W * lam, atol=1e-8 * np.abs(W).max() * lam.max())
+    M = L / np.linalg.norm(L, "fro")
+    A = K @ M @ K + mu * np.eye(45)  # Pan et al.'s (KLK + mu I) with the script's normalised M
+    np.testing.assert_allclose(K @ H @ K @ C, A @ C * nu, atol=1e-7 * np.abs(K @ H @ K @ C).max())
+    ref = np.sort(np.linalg.eigvals(np.linalg.solve(A, K @ H @ K)).real)[::-1][:3]  # 1/w of the script's smallest w
+    np.testing.assert_allclose(nu, ref, rtol=1e-8)
+    np.testing.assert_allclose(np.linalg.norm(C, axis=0), 1.0)
 
 
-@pytest.mark.parametrize("kernel", ["linear", "rbf"])
+@pytest.mark.parametrize("kernel", ["primal", "linear", "rbf"])
 def test_tca_embedding_shrinks_the_domain_discrepancy(kernel):
     Xs, ys, Xt, _ = _domains(seed=12, shift=3.0)
-    model = _make("TCA", kernel=kernel, preprocess="none", mu=0.1).fit(Xs, ys, Xt)
+    model = _make("TCA", kernel=kernel, preprocess="none", mu=0.1, gamma=None).fit(Xs, ys, Xt)  # RBF: median width
     Zs, Zt = model.embed(Xs), model.embed(Xt)
 
     def relative_mmd(A, B):  # squared distance of the domain means over the pooled variance (scale-free)

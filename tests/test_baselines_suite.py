@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from madtn_utils.baselines.config import BaselineParams, implemented, method_hparams, oracle_settings
-from madtn_utils.suite.baselines import (baseline_hash, baseline_long, collect_baselines, fit_task, oracle_table,
-                                         run_baselines, task_features)
+from madtn_utils.suite.baseline_runs import fit_task, run_baselines, task_features
+from madtn_utils.suite.baselines import baseline_hash, baseline_long, collect_baselines, oracle_table
 from madtn_utils.suite.params import load_params
 from madtn_utils.suite.tables import OURS, collect_runs, table_3_4, wide
 from madtn_utils.train.tasks import TASKS_TYPE_I

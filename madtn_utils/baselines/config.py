@@ -15,6 +15,15 @@ only in the report's audit section, never as our rows of Tables 3 and 4.
 Traceback (most recent call last):
 ...
 ValueError: methods[0]: expected one of the implemented baselines (...), got 'XYZ'
+
+``real_features`` names the published LBP-TOP features of SMIC-VIS and SMIC-NIR
+(:mod:`~madtn_utils.baselines.real`); with both files given, every method is also fitted on them
+for V->N and N->V (the "[ours, real LBP-TOP]" rows). Both null (the default) = no real rows.
+
+>>> RealFeatures(vis="a.mat", nir=None)
+Traceback (most recent call last):
+...
+ValueError: nir: expected the path of SMIC_NIR_Corpus_LBPTOP.mat, got null (real_features: null for no real rows)
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from dataclasses import dataclass, field
 
 from madtn_utils.baselines.lbptop import LbpTopConfig
 
-__all__ = ["BaselineParams", "implemented", "method_hparams", "oracle_settings"]
+__all__ = ["BaselineParams", "RealFeatures", "implemented", "method_hparams", "oracle_settings"]
 
 #: The baselines of Tables 3 and 4, in the paper's row order.
 PAPER_ORDER = ("SVM", "IW-SVM", "TCA", "GFK", "SA", "STM", "TKL", "TSRG", "DRFS-T", "DRLS", "RSTR")
@@ -53,6 +62,22 @@ def _check_value(where: str, value) -> None:
 
 
 @dataclass(frozen=True)
+class RealFeatures:
+    """The published LBP-TOP features of SMIC-VIS and SMIC-NIR (``../shared/real/zong-lbptop``)."""
+
+    vis: str | None = None  # SMIC_VIS_Corpus_LBPTOP.mat (a relative path: to the params file's folder)
+    nir: str | None = None  # SMIC_NIR_Corpus_LBPTOP.mat, rows aligned with vis's
+
+    def __post_init__(self):
+        for name in ("vis", "nir"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                got = "null" if value is None else repr(value)
+                raise ValueError(f"{name}: expected the path of SMIC_{name.upper()}_Corpus_LBPTOP.mat, got {got} "
+                                 "(real_features: null for no real rows)")
+
+
+@dataclass(frozen=True)
 class BaselineParams:
     """Which baselines run (``madtn reproduce --only baselines``, notebook 08) and how."""
 
@@ -61,6 +86,7 @@ class BaselineParams:
     hparams: dict = field(default_factory=dict)  # per method, hyperparameters replacing its paper defaults: {SA: {n_components: 10}}
     oracle: bool = False  # also run the oracle audit: sweep the grids, keep the best on the TARGET labels (audit only)
     grids: dict = field(default_factory=dict)  # oracle audit only: per method, a grid replacing its ORACLE_GRIDS entry: {SVM: {C: [0.1, 1]}}
+    real_features: RealFeatures | None = None  # {vis: ..., nir: ...}: also fit V->N, N->V on the published LBP-TOP; null = no real rows
 
     def __post_init__(self):
         names = implemented()

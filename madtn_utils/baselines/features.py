@@ -58,7 +58,8 @@ class FeatureWarning(UserWarning):
 class FeatureSet:
     """LBP-TOP features of one database.
 
-    database: database key; X: float32 (N, D); labels: int64 (N,), index into
+    database: database key; X: float32 (N, D) (float64 for published features read as they are,
+    :mod:`~madtn_utils.baselines.real`); labels: int64 (N,), index into
     :data:`~madtn_utils.preprocess.domain.CLASSES`; sample_ids: N ids, in ``DomainData`` order.
     """
 
@@ -68,8 +69,9 @@ class FeatureSet:
     sample_ids: tuple[str, ...]
 
     def __post_init__(self):
-        if self.X.ndim != 2 or self.X.dtype != np.float32 or len(self.X) == 0:
-            raise ValueError(f"{self.database}.X: expected float32 (N, D) with N >= 1, got {self.X.dtype} {self.X.shape}")
+        if self.X.ndim != 2 or self.X.dtype not in (np.float32, np.float64) or len(self.X) == 0:
+            raise ValueError(f"{self.database}.X: expected float32 or float64 (N, D) with N >= 1, got {self.X.dtype} "
+                             f"{self.X.shape}")
         if self.labels.shape != (len(self.X),) or self.labels.dtype != np.int64 or len(self.sample_ids) != len(self.X):
             raise ValueError(f"{self.database}: expected int64 labels and sample_ids, one per row of X ({len(self.X)}), "
                              f"got {self.labels.dtype} {self.labels.shape} and {len(self.sample_ids)} ids")

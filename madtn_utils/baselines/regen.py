@@ -6,7 +6,8 @@ interpretations; see that module)::
     min_P  ‖Y − K₁ᵀP‖²_F  +  λ ‖Pᵀ k_δ‖²  +  μ ‖P‖₁,     G(x) = Pᵀ k(Z, x),   Z = [X₁; X₂]
 
 - **DRFS-T** (original feature space, target unchanged): ``X₁ = Y = Xt`` (n₁ = n_t, q = d),
-  ``X₂ = Xs``. The *source* is regenerated, ``G(Xs) = k(Xs, Z) P``, a linear SVM (cost C) is
+  ``X₂ = Xs``. The *source* is regenerated, ``G(Xs) = k(Xs, Z) P``, libsvm's linear SVM
+  (:class:`~.base.LibsvmLinearSVM`, cost C, the scripts' ``svmtrain(..., '-t 0')``) is
   trained on ``(G(Xs), ys)`` and applied to the raw target. This is the public
   ``Example2_exp_CASME2_HS_DRFS_T.m``: ``IALM_TSRG`` with the two domains' inputs swapped.
 - **DRLS** (label space): ``X₁ = Xs``, ``X₂ = Xt``, ``Y`` = the source's one-hot labels (n_s × c),
@@ -42,14 +43,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from madtn_utils.baselines.base import linear_svm
+from madtn_utils.baselines.base import LibsvmLinearSVM
 from madtn_utils.baselines.zong import DomainRegenerator
 
 __all__ = ["DRFST", "DRLS"]
 
 
 class DRFST(DomainRegenerator):
-    """DRFS-T: regenerate the source so that it matches the unchanged target, then a linear SVM.
+    """DRFS-T: regenerate the source so that it matches the unchanged target, then libsvm's linear SVM.
 
     Hyperparameters (keyword-only, stored unchanged): ``lam`` (λ >= 0, default 1), ``mu`` (μ > 0,
     default 0.1), ``kernel`` ('linear' default | 'rbf'), ``gamma`` (> 0, default None = median heuristic),
@@ -63,7 +64,7 @@ class DRFST(DomainRegenerator):
 
     def _fit(self, Xs, ys, Xt):
         self._regenerate_fit(Xt, Xs, Xt)
-        self.svm_ = linear_svm(self.C).fit(self.regenerate(Xs), ys)
+        self.svm_ = LibsvmLinearSVM(self.C).fit(self.regenerate(Xs), ys)
 
     def _predict(self, X):
         return self.svm_.predict(X)

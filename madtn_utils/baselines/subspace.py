@@ -28,9 +28,13 @@ angles :math:`\\theta_i`) and :math:`R_S U_2 \\Sigma = P_S U_1 \\Gamma - P_T V`,
 
 (the exact integral, as in Gong's code; the paper prints the :math:`\\Lambda` without the
 :math:`\\tfrac12`). :func:`geodesic_flow` returns :math:`E` (``D x 2d``) with :math:`G = EE^\\top`, so
-:math:`x_i^\\top G x_j = (x_iE)(x_jE)^\\top`: the linear SVM on :math:`xE` is the SVM with kernel
-:math:`G`. ``classifier="svm"`` (default; the MADTN tables list GFK with the SVM) or ``"1nn"`` (the
-GFK paper's 1-nearest neighbour under :math:`(x_i - x_j)^\\top G (x_i - x_j)`). ``n_components``
+:math:`x_i^\\top G x_j = (x_iE)(x_jE)^\\top`. ``classifier="1nn"`` (default): the 1-nearest neighbour
+among the source samples under :math:`(x_i - x_j)^\\top G (x_i - x_j) = \\lVert (x_i - x_j)E\\rVert^2`
+(ties to the first source sample): the classifier of the GFK paper's experiments (Gong et al., CVPR
+2012, whose accuracies are those of 1-NN) and of Gong's public demo (``my_kernel_knn(G, Xs, Ys, Xt,
+Yt)``: the same distance, then ``min``). ``"svm"``: liblinear's linear
+SVM on :math:`xE`, the SVM with kernel :math:`G` (:func:`~.base.linear_svm`), an option only
+(before issue 17 it was the default). ``n_components``
 (default ``"sdm"``): the GFK paper's label-free subspace disagreement measure
 :math:`\\mathcal D(d) = \\tfrac12(\\sin\\alpha_d + \\sin\\beta_d)`, :math:`\\alpha_d` (:math:`\\beta_d`) the
 largest principal angle between the source (target) and the pooled PCA subspaces of size ``d``;
@@ -170,13 +174,13 @@ class SA(DomainAdaptationEstimator):
 
 
 class GFK(DomainAdaptationEstimator):
-    """Geodesic flow kernel with the linear SVM (or 1-NN); see the module doc.
+    """Geodesic flow kernel with 1-NN (or the linear SVM); see the module doc.
 
-    ``n_components`` (``"sdm"`` or an int ``d``). ``classifier`` (``"svm"`` | ``"1nn"``).
+    ``n_components`` (``"sdm"`` or an int ``d``). ``classifier`` (``"1nn"``, default | ``"svm"``).
     ``C`` (1.0): SVM cost. ``preprocess`` (``"zscore"``).
     """
 
-    def __init__(self, *, n_components: int | str = "sdm", classifier: str = "svm", C: float = 1.0,
+    def __init__(self, *, n_components: int | str = "sdm", classifier: str = "1nn", C: float = 1.0,
                  preprocess: str = "zscore"):
         self.n_components = n_components
         self.classifier = classifier
@@ -185,7 +189,7 @@ class GFK(DomainAdaptationEstimator):
 
     def _fit(self, Xs, ys, Xt):
         check_int("n_components", self.n_components, extra=("sdm",))
-        check_choice("classifier", self.classifier, ("svm", "1nn"))
+        check_choice("classifier", self.classifier, ("1nn", "svm"))
         check_positive("C", self.C)
         self.prep_ = Preprocess(self.preprocess)
         Zs, Zt = self.prep_.fit_transform(Xs, Xt)

@@ -1,12 +1,13 @@
 """``SVM`` and ``IW-SVM`` of Tables 3-4, and kernel mean matching (KMM) for the latter's weights.
 
-**SVM** is the paper's classifier alone: a linear SVM (:func:`~.base.linear_svm`) fitted on the
-source features and applied to the target's. No adaptation.
+**SVM** is the paper's classifier alone: libsvm's linear SVM (:class:`~.base.LibsvmLinearSVM`:
+one-vs-one, hinge loss, ``C = 1``, the ``svmtrain(..., '-t 0')`` of Zong et al.'s public scripts)
+fitted on the source features and applied to the target's. No adaptation.
 
 **IW-SVM** reweights the source samples by kernel mean matching (Huang, Smola, Gretton,
 Borgwardt, Schölkopf, "Correcting sample selection bias by unlabeled data", NIPS 2006) and
-fits the same linear SVM with per-sample costs :math:`C\\beta_i`. KMM matches the reweighted
-source mean to the target mean in the RKHS of a kernel :math:`k`:
+fits the same libsvm linear SVM with per-sample costs :math:`C\\beta_i` (libsvm's instance
+weights). KMM matches the reweighted source mean to the target mean in the RKHS of a kernel :math:`k`:
 
 .. math::
 
@@ -25,7 +26,7 @@ projection onto the box intersected with the slab is exact (a piecewise-linear r
 Hyperparameters (defaults from Huang et al.'s experiments, as the ADAPT library also uses):
 ``B = 1000`` bounds each weight; ``eps = None`` means :math:`\\epsilon = (\\sqrt{n_s}-1)/\\sqrt{n_s}`;
 ``kernel = "rbf"`` (Gaussian, as in the paper) with ``gamma = None`` = the median heuristic on
-source and target together; ``C = 1`` is LIBLINEAR's default cost. Features are used as given
+source and target together; ``C = 1`` is libsvm's default cost, as the authors' scripts leave it. Features are used as given
 (``preprocess = "none"``): the histograms are already L1-normalised per block.
 
 >>> import numpy as np
@@ -47,7 +48,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from madtn_utils.baselines.base import DomainAdaptationEstimator, linear_svm
+from madtn_utils.baselines.base import DomainAdaptationEstimator, LibsvmLinearSVM
 from madtn_utils.baselines.kernels import (KERNELS, Preprocess, check_choice, check_positive,
                                            kernel_matrix, median_gamma)
 
@@ -112,7 +113,7 @@ def kmm_weights(Xs: np.ndarray, Xt: np.ndarray, *, B: float = 1000.0, eps: float
 
 
 class SVM(DomainAdaptationEstimator):
-    """A linear SVM trained on the (preprocessed) source and applied to the target; see the module doc.
+    """libsvm's linear SVM trained on the (preprocessed) source and applied to the target; see the module doc.
 
     ``C`` (default 1.0): the SVM cost. ``preprocess`` (default ``"none"``): see
     :class:`~.kernels.Preprocess`.
@@ -126,14 +127,14 @@ class SVM(DomainAdaptationEstimator):
         check_positive("C", self.C)
         self.prep_ = Preprocess(self.preprocess)
         Zs, _ = self.prep_.fit_transform(Xs, Xt)
-        self.svm_ = linear_svm(self.C).fit(Zs, ys)
+        self.svm_ = LibsvmLinearSVM(self.C).fit(Zs, ys)
 
     def _predict(self, X):
         return self.svm_.predict(self.prep_.transform(X))
 
 
 class IWSVM(DomainAdaptationEstimator):
-    """Importance-weighted linear SVM with kernel-mean-matching weights (``weights_``); see the module doc.
+    """Importance-weighted libsvm linear SVM with kernel-mean-matching weights (``weights_``); see the module doc.
 
     ``C`` (1.0): SVM cost. ``B`` (1000): upper bound on each weight. ``eps`` (None =
     :math:`(\\sqrt{n_s}-1)/\\sqrt{n_s}`): slack of the weights' mean around 1. ``kernel`` (``"rbf"``)
@@ -158,7 +159,7 @@ class IWSVM(DomainAdaptationEstimator):
         self.prep_ = Preprocess(self.preprocess)
         Zs, Zt = self.prep_.fit_transform(Xs, Xt)
         self.weights_ = kmm_weights(Zs, Zt, B=self.B, eps=self.eps, kernel=self.kernel, gamma=self.gamma)
-        self.svm_ = linear_svm(self.C).fit(Zs, ys, sample_weight=self.weights_)
+        self.svm_ = LibsvmLinearSVM(self.C).fit(Zs, ys, sample_weight=self.weights_)
 
     def _predict(self, X):
         return self.svm_.predict(self.prep_.transform(X))

@@ -1,29 +1,45 @@
-"""``TCA`` of Tables 3-4: unsupervised transfer component analysis, then the linear SVM.
+"""``TCA`` of Tables 3-4: unsupervised transfer component analysis, exactly as Wang's public script, then the linear SVM.
 
 Pan, Tsang, Kwok, Yang, "Domain adaptation via transfer component analysis", IEEE TNN 22(2),
-2011, Sec. IV. With the kernel matrix :math:`K` (:math:`n \\times n`, :math:`n = n_s + n_t`) on source
-and target together, the MMD matrix :math:`L` (:math:`L_{ij} = 1/n_s^2` within the source,
-:math:`1/n_t^2` within the target, :math:`-1/(n_s n_t)` across) and the centring matrix
-:math:`H = I - \\tfrac1n \\mathbf 1\\mathbf 1^\\top`, TCA solves
+2011, Sec. IV, as implemented by Jindong Wang's public script (``jindongwang/transferlearning``,
+``code/traditional/TCA/TCA.py``, class ``TCA``, method ``fit``; its ``TCA.m`` is the same), the
+script this module follows step for step:
 
-.. math::
+1. each sample scaled to unit Euclidean norm (``X /= norm(X, axis=0)``; ``preprocess="l2"``);
+2. the MMD matrix :math:`M = ee^\\top / \\lVert ee^\\top\\rVert_F` (:math:`e_i = 1/n_s` on the source,
+   :math:`-1/n_t` on the target: Pan et al.'s :math:`L`, normalised by its Frobenius norm
+   :math:`\\lVert e\\rVert^2`), and the centring matrix :math:`H = I - \\tfrac1n \\mathbf 1\\mathbf 1^\\top`;
+3. with the script's ``kernel_type`` (``kernel``): ``"primal"`` (the script's default) takes the
+   samples themselves, :math:`a = XMX^\\top + \\mu I_D`, :math:`b = XHX^\\top` (:math:`X` the D × n
+   matrix of samples as columns); ``"linear"`` and ``"rbf"`` take the kernel matrix :math:`K` of all
+   :math:`n = n_s + n_t` samples, :math:`a = KMK + \\mu I_n`, :math:`b = KHK` (Pan et al.'s form;
+   ``rbf``: :math:`e^{-\\gamma\\lVert x - y\\rVert^2}`, the script's ``gamma = 1``);
+4. ``scipy.linalg.eig(a, b)``: the ``n_components`` eigenvectors of the smallest eigenvalues
+   :math:`w` of :math:`a v = w\\, b v`, each of unit Euclidean norm (scipy normalises them so);
+5. the embedding :math:`Z = A^\\top X` (primal) or :math:`A^\\top K`, then each sample's embedding
+   scaled to unit Euclidean norm (``Z /= norm(Z, axis=0)``).
 
-    \\max_W \\operatorname{tr}\\bigl((W^\\top(KLK + \\mu I)W)^{-1} W^\\top KHK W\\bigr),
+Computation (same result, no D × D matrix): the smallest :math:`w` of :math:`a v = w b v` are the
+largest :math:`\\nu = 1/w` of the symmetric-definite problem :math:`b v = \\nu a v` (:math:`a` is
+positive definite), solved by :func:`tca_components` on a design matrix :math:`F` (n × q) with
+:math:`a = F^\\top M F + \\mu I_q`, :math:`b = F^\\top H F`: :math:`F = K` for ``linear``/``rbf``; for
+``primal``, :math:`F = VS` from the thin SVD :math:`X = USV^\\top` (an eigenvector of a finite
+:math:`w` lies in the span of the samples, where :math:`v = Uc` and the D-dim problem is the q-dim one
+in :math:`c`, with :math:`\\lVert v\\rVert = \\lVert c\\rVert`). A sample :math:`x` embeds as :math:`(U^\\top x)\\,C`
+(primal) or :math:`k(x, X)\\,C`, then unit norm. Eigenvector signs are fixed (largest-magnitude entry
+positive); neither the SVM nor the norms depend on them.
 
-whose solution :math:`W \\in \\mathbb R^{n\\times m}` is the ``m`` leading eigenvectors of
-:math:`(KLK + \\mu I)^{-1} KHK`, found as the symmetric-definite generalised problem
-:math:`KHK\\,w = \\lambda (KLK + \\mu I)\\,w` (:func:`tca_components`; ``L`` is rank one,
-:math:`L = ee^\\top`, so :math:`KLK = (Ke)(Ke)^\\top`). The embedding of any sample :math:`x` is
-:math:`[k(x, x_1), \\dots, k(x, x_n)]\\,W`; the linear SVM is trained on the source's embedding and
-applied to the target's. The embedding trades the MMD between the domains' means in the
-embedded space, :math:`\\operatorname{tr}(W^\\top KLKW)`, against the variance kept,
-:math:`\\operatorname{tr}(W^\\top KHKW)`.
+Departures from the script, both METHOD.md §6's: the script classifies with 1-NN
+(``fit_predict``), the MADTN tables with a linear SVM (:func:`~.base.linear_svm`, cost ``C``);
+``predict`` embeds any sample, where the script embeds the fitted target only (the same numbers on it).
 
-Hyperparameters: ``n_components`` ``m`` (30), ``mu`` (1.0) the regulariser, ``kernel``
-(``"linear"`` or ``"rbf"``, default linear) with ``gamma`` (None = median heuristic) for RBF,
-``C`` (1.0) the SVM cost, ``preprocess`` (``"l2"``: unit-norm samples, as in the public TCA
-scripts of Long and of Wang, so that the kernel's scale and hence ``mu``'s meaning do not depend
-on the feature length).
+Before issue 17 this module solved Pan et al.'s problem with the unnormalised :math:`L`, the kernel
+form of a linear kernel, and no normalisation of the embedding: with :math:`n_s = n_t = 71`,
+:math:`\\lVert ee^\\top\\rVert_F = 2/71`, so the script's μ = 1 weighs the MMD term 35.5 times more.
+
+Hyperparameters (the script's defaults): ``n_components`` (``dim`` = 30), ``mu`` (``lamb`` = 1.0),
+``kernel`` (``kernel_type`` = ``"primal"``; or ``"linear"``, ``"rbf"``), ``gamma`` (1.0; ``None`` =
+the median heuristic; RBF only), ``preprocess`` (``"l2"``, the script's step 1), and ``C`` (1.0) the SVM cost.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -32,6 +48,8 @@ on the feature length).
 >>> model = TCA(n_components=3).fit(Xs, ys, Xt)
 >>> model.eigenvalues_.shape, model.predict(Xt).shape
 ((3,), (30,))
+>>> bool(np.allclose(np.linalg.norm(model.embed(Xt), axis=1), 1.0))
+True
 >>> TCA(mu=0).fit(Xs, ys, Xt)
 Traceback (most recent call last):
 ...
@@ -44,10 +62,13 @@ import numpy as np
 from scipy.linalg import eigh
 
 from madtn_utils.baselines.base import DomainAdaptationEstimator, linear_svm
-from madtn_utils.baselines.kernels import (KERNELS, Preprocess, check_choice, check_int, check_positive, kernel_matrix,
+from madtn_utils.baselines.kernels import (Preprocess, check_choice, check_int, check_positive, kernel_matrix,
                                            median_gamma, sq_distances)
 
-__all__ = ["TCA", "mmd_vector", "tca_components"]
+__all__ = ["TCA", "TCA_KERNELS", "mmd_vector", "tca_components"]
+
+#: The script's ``kernel_type`` values.
+TCA_KERNELS = ("primal", "linear", "rbf")
 
 
 def mmd_vector(n_s: int, n_t: int) -> np.ndarray:
@@ -55,30 +76,39 @@ def mmd_vector(n_s: int, n_t: int) -> np.ndarray:
     return np.concatenate([np.full(n_s, 1.0 / n_s), np.full(n_t, -1.0 / n_t)])
 
 
-def tca_components(K: np.ndarray, n_s: int, mu: float, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(W, eigenvalues)``: the ``m`` leading generalised eigenvectors (n, m) of :math:`KHK` against
-    :math:`KLK + \\mu I` and their eigenvalues, largest first; each column's largest-magnitude entry
-    is made positive."""
-    n = len(K)
-    Ke = K @ mmd_vector(n_s, n - n_s)
-    KH = K - K.mean(1, keepdims=True)  # K H
-    A = KH @ KH.T  # K H K (H idempotent)
-    B = np.outer(Ke, Ke) + mu * np.eye(n)
-    w, V = eigh((A + A.T) / 2, B, subset_by_index=[n - m, n - 1])
-    w, V = w[::-1], V[:, ::-1]
-    return V * np.sign(V[np.abs(V).argmax(0), np.arange(m)]), w
+def tca_components(F: np.ndarray, n_s: int, mu: float, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(C, nu)``: the ``m`` eigenvectors (q, m) of the *smallest* eigenvalues :math:`w` of
+    :math:`(F^\\top MF + \\mu I)\\,c = w\\,F^\\top HF\\,c` (:math:`M = ee^\\top/\\lVert ee^\\top\\rVert_F`), as
+    :math:`\\nu = 1/w`, largest first; each column of unit Euclidean norm, its largest-magnitude entry positive.
+    ``F`` (n, q): the design of the module doc, source rows first."""
+    n, q = F.shape
+    e = mmd_vector(n_s, n - n_s)
+    Fe = F.T @ e
+    a = np.outer(Fe, Fe) / (e @ e) + mu * np.eye(q)  # F^T M F + mu I, with ||e e^T||_F = ||e||^2
+    Fc = F - F.mean(0)  # H F
+    b = Fc.T @ Fc  # F^T H F (H symmetric, idempotent)
+    nu, C = eigh((b + b.T) / 2, (a + a.T) / 2, subset_by_index=[q - m, q - 1])
+    nu, C = nu[::-1], C[:, ::-1]
+    C = C / np.linalg.norm(C, axis=0)
+    return C * np.sign(C[np.abs(C).argmax(0), np.arange(m)]), nu
+
+
+def _unit_rows(Z: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(Z, axis=1, keepdims=True)
+    return Z / np.where(norm > 0, norm, 1.0)
 
 
 class TCA(DomainAdaptationEstimator):
-    """Transfer component analysis (unsupervised) with the linear SVM; see the module doc.
+    """Transfer component analysis (unsupervised, Wang's script) with the linear SVM; see the module doc.
 
-    ``n_components`` (30): embedding size ``m``. ``mu`` (1.0): regulariser of ``W``. ``kernel``
-    (``"linear"`` | ``"rbf"``) and ``gamma`` (None = median heuristic; RBF only). ``C`` (1.0): SVM
-    cost. ``preprocess`` (``"l2"``). Fitted: ``components_`` ``W`` (n, m), ``eigenvalues_`` (m,).
+    ``n_components`` (30): embedding size. ``mu`` (1.0): the script's ``lamb``. ``kernel``
+    (``"primal"`` | ``"linear"`` | ``"rbf"``) and ``gamma`` (1.0, None = median heuristic; RBF only). ``C``
+    (1.0): SVM cost. ``preprocess`` (``"l2"``). Fitted: ``components_`` ``C`` (q, m), ``eigenvalues_``
+    :math:`\\nu` (m,), ``projection_`` (D, m; primal and linear).
     """
 
-    def __init__(self, *, n_components: int = 30, mu: float = 1.0, kernel: str = "linear",
-                 gamma: float | None = None, C: float = 1.0, preprocess: str = "l2"):
+    def __init__(self, *, n_components: int = 30, mu: float = 1.0, kernel: str = "primal",
+                 gamma: float | None = 1.0, C: float = 1.0, preprocess: str = "l2"):
         self.n_components = n_components
         self.mu = mu
         self.kernel = kernel
@@ -89,7 +119,7 @@ class TCA(DomainAdaptationEstimator):
     def _fit(self, Xs, ys, Xt):
         check_int("n_components", self.n_components)
         check_positive("mu", self.mu)
-        check_choice("kernel", self.kernel, KERNELS)
+        check_choice("kernel", self.kernel, TCA_KERNELS)
         check_positive("gamma", self.gamma, allow_none=True)
         check_positive("C", self.C)
         n = len(Xs) + len(Xt)
@@ -97,25 +127,28 @@ class TCA(DomainAdaptationEstimator):
             raise ValueError(f"n_components: expected at most n_s + n_t - 1 = {n - 1}, got {self.n_components}")
         self.prep_ = Preprocess(self.preprocess)
         X = np.vstack(self.prep_.fit_transform(Xs, Xt))
-        if self.kernel == "rbf":  # one pass over the features: the distances give both the width and K
+        self.gamma_, self.train_ = None, None
+        if self.kernel == "primal":  # X^T = U S V^T: the design V S, a sample x maps to U^T x
+            U, S, Vt = np.linalg.svd(X.T, full_matrices=False)
+            keep = S > S[0] * max(X.shape) * np.finfo(np.float64).eps
+            basis, F = U[:, keep], Vt[keep].T * S[keep]
+        elif self.kernel == "linear":
+            basis, F = X.T, X @ X.T
+        else:  # one pass over the features: the distances give both the width and K
             D = sq_distances(X, X)
-            self.gamma_ = median_gamma(X, distances=D) if self.gamma is None else self.gamma
-            K = np.exp(-self.gamma_ * D)
-        else:
-            self.gamma_, K = None, X @ X.T
-        W, self.eigenvalues_ = tca_components(K, len(Xs), self.mu, self.n_components)
-        self.components_ = W
-        if self.kernel == "linear":  # x -> x X^T W: keep the (features, m) product, not the samples
-            self.projection_, self.train_ = X.T @ W, None
-        else:
-            self.projection_, self.train_ = None, X
-        self.svm_ = linear_svm(self.C).fit(K[: len(Xs)] @ W, ys)
+            self.gamma_ = median_gamma(X, distances=D) if self.gamma is None else float(self.gamma)
+            basis, F, self.train_ = None, np.exp(-self.gamma_ * D), X
+        if self.n_components > F.shape[1]:
+            raise ValueError(f"n_components: expected at most the samples' rank {F.shape[1]}, got {self.n_components}")
+        self.components_, self.eigenvalues_ = tca_components(F, len(Xs), self.mu, self.n_components)
+        self.projection_ = None if basis is None else basis @ self.components_  # x -> x projection_
+        self.svm_ = linear_svm(self.C).fit(_unit_rows(F[: len(Xs)] @ self.components_), ys)
 
     def embed(self, X: np.ndarray) -> np.ndarray:
-        """The TCA embedding (n, m) of already-preprocessed samples ``X``."""
-        if self.kernel == "linear":
-            return X @ self.projection_
-        return kernel_matrix(X, self.train_, kernel="rbf", gamma=self.gamma_) @ self.components_
+        """The TCA embedding (n, m) of already-preprocessed samples ``X``, each row of unit norm."""
+        if self.projection_ is not None:
+            return _unit_rows(X @ self.projection_)
+        return _unit_rows(kernel_matrix(X, self.train_, kernel="rbf", gamma=self.gamma_) @ self.components_)
 
     def _predict(self, X):
         return self.svm_.predict(self.embed(self.prep_.transform(X)))

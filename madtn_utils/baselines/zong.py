@@ -36,8 +36,9 @@ each block stopping on its own rule (the columns of (1) are independent
 lasso problems); otherwise in float64. (iii) Kernels: ``linear`` (the public scripts' choice,
 default) or ``rbf`` ``exp(−γ‖x − y‖²)`` (their ``constructKernel`` Gaussian, γ = 1/(2t²)), γ = None
 meaning the median heuristic over the basis Z (:func:`~.kernels.median_gamma`). (iv) The final
-classifier is the project's :func:`~.base.linear_svm` (liblinear, one-vs-rest) with C = 1, libsvm's
-default that the scripts' ``svmtrain(…, '-t 0')`` used (libsvm itself is one-vs-one, hinge loss).
+classifier is the scripts' own, ``svmtrain(X_s_label, Y_s', '-t 0')`` (``Example1_exp_CASME2_HS_TSRG.m``):
+libsvm's linear C-SVC, one-vs-one, hinge loss, C = 1 (libsvm's default), as
+:class:`~.base.LibsvmLinearSVM`.
 
 Defaults λ = 1, μ = 0.1: the papers tune (λ, μ) on the target's labels over λ ∈ {10⁻³, …, 10³} ×
 37 values of μ ∈ [10⁻³, 10] (the public scripts) and state no label-free choice; these are the
@@ -69,7 +70,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from madtn_utils.baselines.base import DomainAdaptationEstimator, check_matrix, linear_svm
+from madtn_utils.baselines.base import DomainAdaptationEstimator, LibsvmLinearSVM, check_matrix
 from madtn_utils.baselines.kernels import KERNELS, check_choice, check_int, check_positive, kernel_matrix, median_gamma
 
 __all__ = ["TSRG", "DomainRegenerator", "regenerator_objective", "solve_regenerator"]
@@ -195,7 +196,7 @@ class DomainRegenerator(DomainAdaptationEstimator):
 
 class TSRG(DomainRegenerator):
     """Target sample re-generator (= DRFS-S): (1) with ``X₁ = Y = Xs``; the target is regenerated and
-    labelled by the linear SVM (cost ``C`` > 0, default 1) trained on the raw source. Hyperparameters as
+    labelled by libsvm's linear SVM (cost ``C`` > 0, default 1) trained on the raw source. Hyperparameters as
     :class:`DomainRegenerator`."""
 
     def __init__(self, *, lam=1.0, mu=0.1, kernel="linear", gamma=None, C=1.0, max_iter=200, tol=1e-8):
@@ -204,7 +205,7 @@ class TSRG(DomainRegenerator):
 
     def _fit(self, Xs, ys, Xt):
         self._regenerate_fit(Xs, Xt, Xs)
-        self.svm_ = linear_svm(self.C).fit(Xs, ys)
+        self.svm_ = LibsvmLinearSVM(self.C).fit(Xs, ys)
 
     def _predict(self, X):
         return self.svm_.predict(self.regenerate(X))

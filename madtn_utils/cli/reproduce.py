@@ -152,7 +152,9 @@ def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs,
         for db in parse_task(spec.task):
             inputs.setdefault((config_hash(p.data, p.preprocess), db), (p, db))
     if "baselines" in only:  # LBP-TOP crops with the face boxes of the params' own preprocessing
-        for db in {db for task in params.experiments.tasks for db in parse_task(task)}:
+        from madtn_utils.suite.baselines import database_tasks
+
+        for db in {db for task in database_tasks(params) for db in parse_task(task)}:
             inputs.setdefault((config_hash(params.data, params.preprocess), db), (params, db))
     for p, db in sorted(inputs.values(), key=lambda v: (config_hash(v[0].data, v[0].preprocess), v[1])):
         load_domain(p, db, progress=progress)

@@ -1,60 +1,75 @@
-"""The baseline rows of Tables 3 and 4, label-free, and the oracle audit (notebook 08).
+"""The baseline rows of Tables 3 and 4 and the real-feature rows: what their records are, and the tables.
 
-For every task of ``experiments.tasks``, :func:`run_baselines` fits each selected method of
-:mod:`madtn_utils.baselines` on the LBP-TOP features of the source (with labels) and the
-target (without), predicts the target, and scores the predictions on the target's labels,
-which are read there and nowhere else. Hyperparameters are the params' (``baselines:``;
-the methods' paper defaults unless replaced), never chosen on the target.
+Notebook 08 fits them (:mod:`madtn_utils.suite.baseline_runs`): every selected method of
+:mod:`madtn_utils.baselines`, label-free, on
 
-Under ``baselines.oracle: true`` every method is also fitted at each setting of its
-oracle grid (:func:`~madtn_utils.baselines.config.oracle_settings`, the label-free setting
-first) and the setting with the highest target accuracy is kept, ties to the earlier
-setting: the way the published baseline numbers were most likely picked. Those numbers
-go to the audit (:func:`oracle_table`), never into Tables 3 and 4.
+- the LBP-TOP features of the params' databases, for every task of ``experiments.tasks``
+  (:func:`database_tasks`; none when the params read the composite flow set only), one record
+  ``<run>/baselines/<task>.json``;
+- with ``baselines.real_features``, the LBP-TOP features Zong et al. published for SMIC-VIS and
+  SMIC-NIR (:mod:`madtn_utils.baselines.real`), for V->N and N->V, one record
+  ``<run>/baselines/real/<task>.json``: the "[ours, real LBP-TOP]" rows of Table 3.
 
-One JSON file per task, ``<run>/baselines/<task>.json``, written atomically; it holds
-:func:`baseline_hash`, the hash of everything that determines its numbers (the data and
-preprocessing as in :func:`~madtn_utils.suite.spec.run_config`, the LBP-TOP config, each
-method's hyperparameters and oracle settings, :data:`BASELINES_VERSION`). A task whose file
-holds the current hash is not redone; files of other hashes are redone, and never collected.
+Under ``baselines.oracle: true`` each method is also swept over its oracle grid and the setting
+with the best *target* accuracy kept (the audit; never a row of Tables 3 and 4). A method that
+raises on a task is recorded as failed, with its message, and the others go on.
+
+Each record holds its hash (:func:`baseline_hash`, :func:`real_hash`: everything that determines
+its numbers, with :data:`BASELINES_VERSION`); :func:`collect_baselines` reads the records of the
+params at hand only. Tables: :func:`baseline_long` (Tables 3-4), :func:`oracle_table` (the audit),
+:func:`real_table` ("Baselines on real features"), :func:`failures_table`.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
-import os
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from madtn_utils.baselines import make
 from madtn_utils.baselines.config import method_hparams, oracle_settings
+from madtn_utils.baselines.real import LABEL_CODES, REAL_TASKS
 from madtn_utils.config import config_hash, to_dict
-from madtn_utils.files import write_json
-from madtn_utils.suite.params import load_domain, load_index
+from madtn_utils.suite.reference import paper_tables_3_4
 from madtn_utils.suite.spec import RunSpec, RunWarning, run_config
-from madtn_utils.train.metrics import classification_metrics
-from madtn_utils.train.tasks import TASKS, parse_task
+from madtn_utils.train.tasks import TASKS
 
-__all__ = ["BASELINES_VERSION", "RESULTS_DIR", "baseline_config", "baseline_hash", "task_features", "fit_task",
-           "run_baselines", "collect_baselines", "baseline_long", "oracle_table"]
+__all__ = ["BASELINES_VERSION", "RESULTS_DIR", "REAL_DIR", "DATABASES_FEATURES", "REAL_FEATURES", "REAL_LABEL_CODES",
+           "database_tasks", "baseline_config", "baseline_hash", "file_digest", "real_config", "real_hash", "result_path",
+           "recorded", "collect_baselines", "baseline_long", "oracle_table", "real_table", "failures_table"]
 
-#: Bump when the baselines' computation changes, so old result files stop counting.
-BASELINES_VERSION = 1
+#: Bump when the baselines' computation changes, so old result files stop counting (2: issue 17's fidelity fixes).
+BASELINES_VERSION = 2
 RESULTS_DIR = "baselines"
+REAL_DIR = "real"
+#: The ``features`` of a collected row: the params' databases, or the published real LBP-TOP.
+DATABASES_FEATURES, REAL_FEATURES = "databases", "real LBP-TOP"
+_SOURCES = {DATABASES_FEATURES: "ours", REAL_FEATURES: "ours, real LBP-TOP"}  # the rows' labels in Tables 3-4
+#: What the real rows' label codes mean (recorded in each real record; see :mod:`madtn_utils.baselines.real`).
+REAL_LABEL_CODES = {str(code - 1): f"code {code}: {meaning}" for code, meaning in LABEL_CODES.items()}
+
+
+def database_tasks(params) -> tuple[str, ...]:
+    """The tasks fitted on the params' own databases: ``experiments.tasks``, or none when the params read the
+    composite flow set (``data.source: composite``: no clips to compute LBP-TOP from)."""
+    return () if getattr(params.data, "source", "databases") == "composite" else tuple(params.experiments.tasks)
+
+
+def _methods_config(b) -> dict:
+    return {m: {"hparams": method_hparams(b, m), **({"oracle": oracle_settings(b, m)} if b.oracle else {})}
+            for m in b.selected}
 
 
 def baseline_config(params, task: str) -> dict:
-    """Everything that determines the baseline numbers of ``task`` under ``params``, as plain data."""
+    """Everything that determines the baseline numbers of ``task`` on the params' databases, as plain data."""
     base = run_config(params, RunSpec(task, 0.0))
     b = params.baselines
-    methods = {m: {"hparams": method_hparams(b, m), **({"oracle": oracle_settings(b, m)} if b.oracle else {})}
-               for m in b.selected}
     return {"task": task, "data": base["data"], "preprocess": base["preprocess"],
-            "preprocess_version": base["preprocess_version"], "lbptop": to_dict(b.lbptop), "methods": methods,
+            "preprocess_version": base["preprocess_version"], "lbptop": to_dict(b.lbptop), "methods": _methods_config(b),
             "oracle": b.oracle, "version": BASELINES_VERSION}
 
 
@@ -63,140 +78,86 @@ def baseline_hash(params, task: str) -> str:
     return config_hash(baseline_config(params, task))
 
 
-def task_features(params, database: str, *, progress: bool = False):
-    """The :class:`~madtn_utils.baselines.features.FeatureSet` of ``database`` (LBP-TOP, cached), with the face
-    boxes of the params' preprocessing."""
-    from madtn_utils.baselines.features import database_features
-
-    index = load_index(params, database, quiet=True)
-    _, manifest, _ = load_domain(params, database, progress=progress)
-    return database_features(index, manifest, params.baselines.lbptop, cache_dir=params.cache_dir,
-                             jobs=params.n_jobs, progress=progress)
+@functools.lru_cache(maxsize=8)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
-def _fit_score(name: str, hparams: dict, src, tgt) -> dict:
-    t0 = time.perf_counter()
-    est = make(name, **hparams)  # hparams hold every default already: the paper's, then the params'
-    est.fit(src.X, src.labels, tgt.X)  # the target's labels are not passed
-    pred = est.predict(tgt.X)
-    return {"hparams": hparams, **classification_metrics(tgt.labels, pred), "predictions": pred.tolist(),
-            "seconds": round(time.perf_counter() - t0, 3)}
+def file_digest(path) -> str:
+    """sha256 of the file at ``path`` (cached per path, size and modification time); "missing" if absent."""
+    path = Path(path)
+    if not path.is_file():
+        return "missing"
+    st = path.stat()
+    return _digest(str(path), st.st_size, st.st_mtime_ns)
 
 
-def fit_task(params, task: str, features: dict) -> dict:
-    """The record of ``task``: every selected method label-free, and the oracle audit when asked.
-
-    ``features``: database -> FeatureSet (at least the task's two databases).
-    """
-    from threadpoolctl import threadpool_limits
-
-    s_db, t_db = parse_task(task)
-    src, tgt = features[s_db], features[t_db]
-    b = params.baselines
-    record = {"task": task, "baseline_hash": baseline_hash(params, task), "n_source": len(src.labels),
-              "n_target": len(tgt.labels), "target_sample_ids": list(tgt.sample_ids), "methods": {}, "oracle": {}}
-    with threadpool_limits(1):  # one BLAS thread: the same numbers whatever the machine and the worker count
-        for name in b.selected:
-            record["methods"][name] = _fit_score(name, method_hparams(b, name), src, tgt)
-            if b.oracle:  # the label-free setting comes first in the oracle's settings: fitted once
-                tried = [record["methods"][name]] + [_fit_score(name, s, src, tgt) for s in oracle_settings(b, name)[1:]]
-                best = max(range(len(tried)), key=lambda i: (tried[i]["accuracy"], -i))
-                record["oracle"][name] = {"settings": len(tried), "best": tried[best]["hparams"],
-                                          **{k: tried[best][k] for k in ("accuracy", "mean_f1", "uar")},
-                                          "all_accuracies": [t["accuracy"] for t in tried],
-                                          "seconds": round(sum(t["seconds"] for t in tried), 3)}
-    return record
+def real_config(params, task: str) -> dict:
+    """Everything that determines the real-feature numbers of ``task`` (V->N or N->V): the two files' bytes
+    (not their paths), the methods' settings and :data:`BASELINES_VERSION`."""
+    files = params.baselines.real_features
+    return {"task": task, "features": REAL_FEATURES, "sha256": {k: file_digest(getattr(files, k)) for k in ("vis", "nir")},
+            "methods": _methods_config(params.baselines), "oracle": params.baselines.oracle, "version": BASELINES_VERSION}
 
 
-def _result_path(run_root, task: str) -> Path:
-    return Path(run_root) / RESULTS_DIR / f"{task.replace('->', '-')}.json"
+def real_hash(params, task: str) -> str:
+    """The hash of :func:`real_config`."""
+    return config_hash(real_config(params, task))
 
 
-def _recorded(path: Path) -> dict | None:
+def result_path(run_root, task: str, *, real: bool = False) -> Path:
+    """Where the record of ``task`` lives: ``baselines/<task>.json``, or ``baselines/real/<task>.json``."""
+    folder = Path(run_root) / RESULTS_DIR / (REAL_DIR if real else "")
+    return folder / f"{task.replace('->', '-')}.json"
+
+
+def recorded(path: Path) -> dict | None:
+    """The record at ``path``, or None when it is absent or unreadable."""
     try:
-        return json.loads(path.read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
 
 
-def _fit_timed(params, task: str, features: dict) -> tuple[str, dict, float]:
-    t0 = time.perf_counter()
-    return task, fit_task(params, task, features), round(time.perf_counter() - t0, 2)
-
-
-def _init_worker(owner: int) -> None:
-    from madtn_utils.procs import die_with_parent
-
-    die_with_parent(owner)
-
-
-def run_baselines(params, run_root, *, jobs: int | None = None, progress: bool = False) -> list[dict]:
-    """Fit and score the baselines of every task not finished under ``params`` (resume), in ``jobs`` worker
-    processes (default: the params' jobs; each fit uses one BLAS thread); one status per task, in task order.
-
-    Each task's file is written (atomically) as soon as the task is done, so an interruption keeps them.
-    """
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from tqdm.auto import tqdm
-
-    tasks = list(params.experiments.tasks)
-    todo = [t for t in tasks if (_recorded(_result_path(run_root, t)) or {}).get("baseline_hash") != baseline_hash(params, t)]
-    status = {t: {"task": t, "status": "done before", "seconds": 0.0} for t in tasks if t not in todo}
-    databases = sorted({db for t in todo for db in parse_task(t)})
-    features = {db: task_features(params, db, progress=progress) for db in databases}
-    jobs = min(jobs or params.n_jobs, len(todo)) if todo else 1
-    bar = tqdm(total=len(todo), desc="baselines", unit="task", disable=not progress)
-    try:
-        if jobs <= 1:
-            done = (_fit_timed(params, t, {db: features[db] for db in parse_task(t)}) for t in todo)
-            for task, record, seconds in done:
-                write_json(_result_path(run_root, task), record)
-                status[task] = {"task": task, "status": "executed", "seconds": seconds}
-                bar.update()
-        else:
-            with ProcessPoolExecutor(jobs, mp_context=mp.get_context("forkserver"), initializer=_init_worker,
-                                     initargs=(os.getpid(),)) as pool:
-                futures = [pool.submit(_fit_timed, params, t, {db: features[db] for db in parse_task(t)}) for t in todo]
-                try:
-                    for fut in as_completed(futures):
-                        task, record, seconds = fut.result()
-                        write_json(_result_path(run_root, task), record)
-                        status[task] = {"task": task, "status": "executed", "seconds": seconds}
-                        bar.update()
-                except BaseException:
-                    for fut in futures:
-                        fut.cancel()
-                    raise
-    finally:
-        bar.close()
-    return [status[t] for t in tasks]
+def _expected(params, rec: dict, real: bool) -> str | None:
+    """The hash ``rec`` must hold to count under ``params`` (None: its task is not one of the params')."""
+    task = rec.get("task")
+    if real:
+        return real_hash(params, task) if params.baselines.real_features is not None and task in REAL_TASKS else None
+    return baseline_hash(params, task) if task in database_tasks(params) else None
 
 
 def collect_baselines(run_root, params) -> pd.DataFrame:
-    """One row per (task, method) of the result files made under ``params``: the label-free metrics, and the
-    oracle's where it ran. Files of other settings are named in a :class:`RunWarning` and left out."""
+    """One row per (features, task, method) of the records made under ``params``: the label-free metrics (NaN and
+    ``failed`` = the message where the method raised), and the oracle's where it ran. Records of other settings
+    are named in a :class:`RunWarning` and left out."""
     rows, stale = [], []
-    for path in sorted((Path(run_root) / RESULTS_DIR).glob("*.json")):
-        rec = _recorded(path)
-        if rec is None or rec.get("task") not in params.experiments.tasks \
-                or rec.get("baseline_hash") != baseline_hash(params, rec["task"]):
-            stale.append(path.name)
-            continue
-        for name, m in rec["methods"].items():
-            o = rec["oracle"].get(name, {})
-            rows.append({"task": rec["task"], "method": name, "accuracy": m["accuracy"], "mean_f1": m["mean_f1"],
-                         "uar": m["uar"], "seconds": m["seconds"], "n_target": rec["n_target"],
-                         "hparams": json.dumps(m["hparams"], sort_keys=True),
-                         "oracle_accuracy": o.get("accuracy", np.nan), "oracle_mean_f1": o.get("mean_f1", np.nan),
-                         "oracle_settings": o.get("settings", 0),
-                         "oracle_best": _changed(m["hparams"], o["best"]) if o else ""})
+    root = Path(run_root) / RESULTS_DIR
+    for real, folder in ((False, root), (True, root / REAL_DIR)):
+        for path in sorted(folder.glob("*.json")):
+            rec = recorded(path)
+            if rec is None or _expected(params, rec, real) is None or rec.get("baseline_hash") != _expected(params, rec, real):
+                stale.append(str(path.relative_to(root)))
+                continue
+            for name, m in rec["methods"].items():
+                o = rec["oracle"].get(name, {})
+                rows.append({"features": REAL_FEATURES if real else DATABASES_FEATURES, "task": rec["task"], "method": name,
+                             **{k: m.get(k, np.nan) for k in ("accuracy", "mean_f1", "uar")}, "failed": m.get("failed", ""),
+                             "seconds": m["seconds"], "n_target": rec["n_target"],
+                             "hparams": json.dumps(m["hparams"], sort_keys=True),
+                             "oracle_accuracy": o.get("accuracy", np.nan), "oracle_mean_f1": o.get("mean_f1", np.nan),
+                             "oracle_settings": o.get("settings", 0), "oracle_failed": o.get("failed_settings", 0),
+                             "oracle_failure": o.get("first_failure", ""),
+                             "oracle_best": _changed(m["hparams"], o["best"]) if o.get("best") else ""})
     if stale:
         warnings.warn(f"{run_root}: {len(stale)} baseline result file(s) were made with other settings and are left out "
                       f"(rerun with `madtn reproduce --only baselines`): {', '.join(stale)}", RunWarning, stacklevel=2)
-    cols = ["task", "method", "accuracy", "mean_f1", "uar", "seconds", "n_target", "hparams", "oracle_accuracy",
-            "oracle_mean_f1", "oracle_settings", "oracle_best"]
+    cols = ["features", "task", "method", "accuracy", "mean_f1", "uar", "failed", "seconds", "n_target", "hparams",
+            "oracle_accuracy", "oracle_mean_f1", "oracle_settings", "oracle_failed", "oracle_failure", "oracle_best"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -213,26 +174,30 @@ def _changed(label_free: dict, best: dict) -> str:
 
 def baseline_long(baselines: pd.DataFrame, *, table: int, tasks) -> pd.DataFrame:
     """Our label-free baseline rows of Table ``table`` in the long form of
-    :func:`~madtn_utils.suite.tables.table_3_4` (source ``ours``), with an Average per method that has every task."""
+    :func:`~madtn_utils.suite.tables.table_3_4`: source ``ours`` (the params' databases; an Average per method
+    that has every task), then source ``ours, real LBP-TOP`` (the published features: V->N and N->V only).
+    A failed fit has no cell (it is in :func:`failures_table`)."""
     tasks = list(tasks)
-    got = baselines[baselines["task"].isin(tasks)]
     rows = []
-    for name, g in got.groupby("method", sort=False):
-        g = g.set_index("task").reindex([t for t in tasks if t in set(g["task"])])
-        for task, r in g.iterrows():
-            rows.append({"method": name, "task": task, "mean_f1": r["mean_f1"], "accuracy_percent": 100 * r["accuracy"]})
-        if len(g) == len(tasks):
-            rows.append({"method": name, "task": "Average", "mean_f1": g["mean_f1"].mean(),
-                         "accuracy_percent": 100 * g["accuracy"].mean()})
-    out = pd.DataFrame(rows, columns=["method", "task", "mean_f1", "accuracy_percent"])
-    return out.assign(table=table, protocol="TYPE-I" if table == 3 else "TYPE-II", source="ours", mean_f1_std=np.nan,
+    for features, source in _SOURCES.items():
+        got = baselines[baselines["task"].isin(tasks) & baselines["accuracy"].notna()
+                        & (baselines.get("features", DATABASES_FEATURES) == features)]
+        for name, g in got.groupby("method", sort=False):
+            g = g.set_index("task").reindex([t for t in tasks if t in set(g["task"])])
+            rows += [{"source": source, "method": name, "task": task, "mean_f1": r["mean_f1"],
+                      "accuracy_percent": 100 * r["accuracy"]} for task, r in g.iterrows()]
+            if len(g) == len(tasks):
+                rows.append({"source": source, "method": name, "task": "Average", "mean_f1": g["mean_f1"].mean(),
+                             "accuracy_percent": 100 * g["accuracy"].mean()})
+    out = pd.DataFrame(rows, columns=["source", "method", "task", "mean_f1", "accuracy_percent"])
+    return out.assign(table=table, protocol="TYPE-I" if table == 3 else "TYPE-II", mean_f1_std=np.nan,
                       accuracy_std=np.nan, n_seeds=1)
 
 
 def oracle_table(baselines: pd.DataFrame) -> pd.DataFrame:
-    """The audit: per method and task, label-free and oracle accuracy and their difference, with an
-    average row per method (over the tasks it has); empty when the oracle did not run."""
-    got = baselines[baselines["oracle_settings"] > 0]
+    """The audit on the params' databases: per method and task, label-free and oracle accuracy and their
+    difference, with an average row per method (over the tasks it has); empty when the oracle did not run."""
+    got = baselines[(baselines["oracle_settings"] > 0) & (baselines.get("features", DATABASES_FEATURES) == DATABASES_FEATURES)]
     if got.empty:
         return pd.DataFrame(columns=["method", "task", "accuracy_label_free", "accuracy_oracle", "accuracy_oracle_minus_label_free",
                                      "settings", "oracle_best"])
@@ -243,7 +208,46 @@ def oracle_table(baselines: pd.DataFrame) -> pd.DataFrame:
     t = t.assign(_t=t["task"].map(list(TASKS).index)).sort_values(["method", "_t"], kind="stable")
     avg = t.groupby("method", sort=False)[["accuracy_label_free", "accuracy_oracle", "accuracy_oracle_minus_label_free"]].mean()
     avg = avg.reset_index().assign(task="Average", settings=np.nan, oracle_best="")
-    methods = list(dict.fromkeys(baselines["method"]))
+    methods = list(dict.fromkeys(got["method"]))
     out = pd.concat([t.drop(columns="_t"), avg], ignore_index=True)
     out = out.assign(_m=out["method"].map(methods.index), _a=out["task"].eq("Average")).sort_values(["_m", "_a"], kind="stable")
     return out.drop(columns=["_m", "_a"]).reset_index(drop=True)
+
+
+def real_table(baselines: pd.DataFrame) -> pd.DataFrame:
+    """"Baselines on real features": per method and real task, label-free and oracle accuracy (fractions) and
+    mean F1, oracle − label-free, and the paper's numbers (Table 3); empty without real records."""
+    got = baselines[baselines.get("features", DATABASES_FEATURES) == REAL_FEATURES]
+    paper = paper_tables_3_4().set_index(["method", "task"])
+    rows = []
+    for _, r in got.iterrows():
+        ref = paper.loc[(r["method"], r["task"])] if (r["method"], r["task"]) in paper.index else None
+        oracle = r["oracle_accuracy"] if r["oracle_settings"] > 0 else np.nan
+        rows.append({"method": r["method"], "task": r["task"], "accuracy_label_free": r["accuracy"],
+                     "accuracy_oracle": oracle, "accuracy_oracle_minus_label_free": oracle - r["accuracy"],
+                     "accuracy_paper": np.nan if ref is None else ref["accuracy_percent"] / 100,
+                     "mean_f1_label_free": r["mean_f1"], "mean_f1_oracle": r["oracle_mean_f1"] if r["oracle_settings"] > 0 else np.nan,
+                     "mean_f1_paper": np.nan if ref is None else ref["mean_f1"],
+                     "oracle_settings": int(r["oracle_settings"]), "oracle_best": r["oracle_best"], "failed": r["failed"]})
+    cols = ["method", "task", "accuracy_label_free", "accuracy_oracle", "accuracy_oracle_minus_label_free", "accuracy_paper",
+            "mean_f1_label_free", "mean_f1_oracle", "mean_f1_paper", "oracle_settings", "oracle_best", "failed"]
+    out = pd.DataFrame(rows, columns=cols)
+    order = list(dict.fromkeys(baselines["method"]))
+    out = out.assign(_m=out["method"].map(order.index), _t=out["task"].map(list(REAL_TASKS).index))
+    return out.sort_values(["_m", "_t"], kind="stable").drop(columns=["_m", "_t"]).reset_index(drop=True)
+
+
+def failures_table(baselines: pd.DataFrame) -> pd.DataFrame:
+    """One line per method and task that failed: the label-free fit (its message), or settings of its oracle grid
+    (how many, and the first message)."""
+    rows = []
+    for _, r in baselines.iterrows():
+        if r["failed"]:
+            rows.append({"features": r["features"], "task": r["task"], "method": r["method"], "fit": "label-free",
+                         "message": r["failed"]})
+        if r["oracle_failed"]:
+            rows.append({"features": r["features"], "task": r["task"], "method": r["method"],
+                         "fit": f"oracle: {int(r['oracle_failed'])} of {int(r['oracle_settings'])} settings",
+                         "message": r["oracle_failure"]})
+    return pd.DataFrame(rows, columns=["features", "task", "method", "fit", "message"])
+

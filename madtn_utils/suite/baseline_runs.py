@@ -1,0 +1,187 @@
+"""Fitting the baselines (notebook 08): label-free on every task, the oracle audit, the real-feature rows.
+
+For every task of :func:`~madtn_utils.suite.baselines.database_tasks`, :func:`run_baselines` fits each
+selected method of :mod:`madtn_utils.baselines` on the LBP-TOP features of the source (with labels)
+and the target (without), predicts the target, and scores the predictions on the target's labels,
+which are read there and nowhere else. Hyperparameters are the params' (``baselines:``; the methods'
+paper defaults unless replaced), never chosen on the target. With ``baselines.real_features``, the
+same fits run on the published LBP-TOP of SMIC-VIS and SMIC-NIR for V->N and N->V
+(:func:`fit_real_task`).
+
+Under ``baselines.oracle: true`` every method is also fitted at each setting of its oracle grid
+(:func:`~madtn_utils.baselines.config.oracle_settings`, the label-free setting first) and the setting
+with the highest target accuracy is kept, ties to the earlier setting: the audit of how the
+published baseline numbers were most likely picked (never a row of Tables 3 and 4).
+
+A method that raises one of :data:`FIT_ERRORS` on a task (KMM's QP not converging, GFK's dimension
+rule not reaching its threshold, TKL with fewer target samples than eigenvectors, a bad
+hyperparameter) is recorded as failed for that task with ``"failed": "<Error>: <message>"``; the
+other methods go on. An oracle setting that raises is counted (``failed_settings``, ``first_failure``)
+and left out of the choice. Each fit uses one BLAS thread, so the numbers do not depend on the machine
+or the worker count; records are written atomically as each task ends (resume).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from madtn_utils.baselines import make
+from madtn_utils.baselines.config import method_hparams, oracle_settings
+from madtn_utils.baselines.real import REAL_TASKS, load_real_pair
+from madtn_utils.files import write_json
+from madtn_utils.suite.baselines import (REAL_FEATURES, REAL_LABEL_CODES, baseline_hash, database_tasks, real_hash,
+                                         recorded, result_path)
+from madtn_utils.suite.params import load_domain, load_index
+from madtn_utils.train.metrics import classification_metrics
+from madtn_utils.train.tasks import parse_task
+
+__all__ = ["FIT_ERRORS", "task_features", "fit_methods", "fit_task", "fit_real_task", "run_baselines"]
+
+#: What a method may raise on a task and be recorded as failed for it (anything else stops the run).
+FIT_ERRORS = (ValueError, RuntimeError, np.linalg.LinAlgError)
+
+
+def task_features(params, database: str, *, progress: bool = False):
+    """The :class:`~madtn_utils.baselines.features.FeatureSet` of ``database`` (LBP-TOP, cached), with the face
+    boxes of the params' preprocessing."""
+    from madtn_utils.baselines.features import database_features
+
+    index = load_index(params, database, quiet=True)
+    _, manifest, _ = load_domain(params, database, progress=progress)
+    return database_features(index, manifest, params.baselines.lbptop, cache_dir=params.cache_dir,
+                             jobs=params.n_jobs, progress=progress)
+
+
+def _fit_score(name: str, hparams: dict, src, tgt) -> dict:
+    t0 = time.perf_counter()
+    try:
+        est = make(name, **hparams)  # hparams hold every default already: the paper's, then the params'
+        est.fit(src.X, src.labels, tgt.X)  # the target's labels are not passed
+        pred = est.predict(tgt.X)
+    except FIT_ERRORS as exc:
+        return {"hparams": hparams, "failed": f"{type(exc).__name__}: {exc}", "seconds": round(time.perf_counter() - t0, 3)}
+    return {"hparams": hparams, **classification_metrics(tgt.labels, pred), "predictions": pred.tolist(),
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _oracle(tried: list[dict]) -> dict:
+    ok = [i for i, t in enumerate(tried) if "failed" not in t]
+    failed = [t["failed"] for t in tried if "failed" in t]
+    out = {"settings": len(tried), "failed_settings": len(failed), "first_failure": failed[0] if failed else "",
+           "all_accuracies": [t.get("accuracy") for t in tried], "seconds": round(sum(t["seconds"] for t in tried), 3)}
+    if ok:
+        best = max(ok, key=lambda i: (tried[i]["accuracy"], -i))
+        out.update(best=tried[best]["hparams"], **{k: tried[best][k] for k in ("accuracy", "mean_f1", "uar")})
+    return out
+
+
+def fit_methods(b, src, tgt) -> tuple[dict, dict]:
+    """``(methods, oracle)``: each selected method of the :class:`~madtn_utils.baselines.config.BaselineParams`
+    ``b`` fitted label-free on ``src`` -> ``tgt`` (FeatureSets), and its oracle audit when ``b.oracle``."""
+    from threadpoolctl import threadpool_limits
+
+    methods, oracle = {}, {}
+    with threadpool_limits(1):  # one BLAS thread: the same numbers whatever the machine and the worker count
+        for name in b.selected:
+            methods[name] = _fit_score(name, method_hparams(b, name), src, tgt)
+            if b.oracle:  # the label-free setting comes first in the oracle's settings: fitted once
+                oracle[name] = _oracle([methods[name]] + [_fit_score(name, s, src, tgt)
+                                                          for s in oracle_settings(b, name)[1:]])
+    return methods, oracle
+
+
+def fit_task(params, task: str, features: dict) -> dict:
+    """The record of ``task`` on the params' databases; ``features``: database -> FeatureSet (at least the task's)."""
+    s_db, t_db = parse_task(task)
+    src, tgt = features[s_db], features[t_db]
+    methods, oracle = fit_methods(params.baselines, src, tgt)
+    return {"task": task, "baseline_hash": baseline_hash(params, task), "n_source": len(src.labels),
+            "n_target": len(tgt.labels), "target_sample_ids": list(tgt.sample_ids), "methods": methods, "oracle": oracle}
+
+
+def fit_real_task(params, task: str, features: dict) -> dict:
+    """The record of the real task ``task`` (V->N or N->V); ``features``: :func:`~madtn_utils.baselines.real.load_real_pair`."""
+    s_key, t_key = REAL_TASKS[task]
+    src, tgt = features[s_key], features[t_key]
+    methods, oracle = fit_methods(params.baselines, src, tgt)
+    files = params.baselines.real_features
+    return {"task": task, "features": REAL_FEATURES, "baseline_hash": real_hash(params, task),
+            "files": {"vis": files.vis, "nir": files.nir}, "label_codes": REAL_LABEL_CODES,
+            "n_source": len(src.labels), "n_target": len(tgt.labels), "target_sample_ids": list(tgt.sample_ids),
+            "methods": methods, "oracle": oracle}
+
+
+def _fit_timed(params, job: tuple[bool, str], features: dict) -> tuple[tuple[bool, str], dict, float]:
+    t0 = time.perf_counter()
+    real, task = job
+    record = fit_real_task(params, task, features) if real else fit_task(params, task, features)
+    return job, record, round(time.perf_counter() - t0, 2)
+
+
+def _init_worker(owner: int) -> None:
+    from madtn_utils.procs import die_with_parent
+
+    die_with_parent(owner)
+
+
+def _jobs(params, run_root) -> tuple[list, list]:
+    """``(every job, the jobs not done)``; a job is ``(real, task)``."""
+    jobs = [(False, t) for t in database_tasks(params)]
+    if params.baselines.real_features is not None:
+        jobs += [(True, t) for t in REAL_TASKS]
+    want = {job: real_hash(params, job[1]) if job[0] else baseline_hash(params, job[1]) for job in jobs}
+    todo = [job for job in jobs if (recorded(result_path(run_root, job[1], real=job[0])) or {}).get("baseline_hash") != want[job]]
+    return jobs, todo
+
+
+def run_baselines(params, run_root, *, jobs: int | None = None, progress: bool = False) -> list[dict]:
+    """Fit and score the baselines of every task not finished under ``params`` (resume), in ``jobs`` worker
+    processes (default: the params' jobs; each fit uses one BLAS thread); one status per task, database tasks
+    first, then the real ones (``"features": "real LBP-TOP"``).
+
+    Each task's file is written (atomically) as soon as the task is done, so an interruption keeps them.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    every, todo = _jobs(params, run_root)
+    status = {job: {"task": job[1], "features": REAL_FEATURES if job[0] else "databases", "status": "done before",
+                    "seconds": 0.0} for job in every}
+    databases = sorted({db for real, t in todo if not real for db in parse_task(t)})
+    features = {db: task_features(params, db, progress=progress) for db in databases}
+    if any(real for real, _ in todo):
+        features.update(load_real_pair(params.baselines.real_features))
+
+    def inputs(job):
+        return {k: features[k] for k in (REAL_TASKS[job[1]] if job[0] else parse_task(job[1]))}
+
+    def done(job, record, seconds):
+        write_json(result_path(run_root, job[1], real=job[0]), record)
+        status[job].update(status="executed", seconds=seconds)
+        bar.update()
+
+    workers = min(jobs or params.n_jobs, len(todo)) if todo else 1
+    bar = tqdm(total=len(todo), desc="baselines", unit="task", disable=not progress)
+    try:
+        if workers <= 1:
+            for job in todo:
+                done(*_fit_timed(params, job, inputs(job)))
+        else:
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("forkserver"), initializer=_init_worker,
+                                     initargs=(os.getpid(),)) as pool:
+                futures = [pool.submit(_fit_timed, params, job, inputs(job)) for job in todo]
+                try:
+                    for fut in as_completed(futures):
+                        done(*fut.result())
+                except BaseException:
+                    for fut in futures:
+                        fut.cancel()
+                    raise
+    finally:
+        bar.close()
+    return [status[job] for job in every]
