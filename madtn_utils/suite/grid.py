@@ -28,14 +28,15 @@ __all__ = ["OUTPUTS", "DEFAULT_OUTPUTS", "NOTEBOOKS", "MEDIAN", "CONTROL_RUNS", 
 #: The paper's outputs (the baseline rows of Tables 3-4 as ``baselines``: no training runs, notebook 08),
 #: then ours beyond it: the domain gap (no runs of its own), the median kernel on every task, the
 #: negative controls and the shift study.
-OUTPUTS = ("table3", "table4", "baselines", "table5", "fig5", "fig6", "gap", "kernel", "controls", "shift", "real")
+OUTPUTS = ("table3", "table4", "baselines", "table5", "fig5", "fig6", "gap", "kernel", "controls", "shift", "real",
+           "alignment")
 #: What ``madtn reproduce`` makes without ``--only``: the paper's outputs and the domain gap.
 DEFAULT_OUTPUTS = ("table3", "table4", "baselines", "table5", "fig5", "fig6", "gap")
 #: The notebook that makes each output.
 NOTEBOOKS = {"table3": "03_tables_3_4", "table4": "03_tables_3_4", "table5": "04_ablation_table_5",
              "fig6": "05_lambda_figure_6", "fig5": "06_confusion_figure_5", "shift": "07_shift_study",
              "gap": "09_mmd_study", "kernel": "09_mmd_study", "controls": "09_mmd_study", "baselines": "08_baselines",
-             "real": "10_real_flow"}
+             "real": "10_real_flow", "alignment": "11_alignment"}
 #: Overrides of the study runs.
 MEDIAN = {"train.mmd_kernel": "median"}
 #: The negative controls (components, overrides): labels permuted, flow zeroed, MMD maximised, apex = onset.
@@ -80,7 +81,8 @@ def _nothing_to_make(params, only) -> str | None:
                             ("fig6", "Figure 6", ("lambda_tasks", "lambdas")), ("gap", "the domain gap", ("tasks",)),
                             ("baselines", "the baseline rows", ("tasks",)),
                             ("kernel", "the kernel table", ("tasks",)), ("controls", "the controls", ("control_tasks",)),
-                            ("shift", "the shift study", ("shift_tasks", "shift_strengths"))):
+                            ("shift", "the shift study", ("shift_tasks", "shift_strengths")),
+                            ("alignment", "the alignment comparison", ("tasks",))):
         empty = [k for k in keys if not getattr(e, k)]
         if out in only and empty:
             return f"--only {out}: experiments.{empty[0]} is empty: nothing to make {name} from"
@@ -132,6 +134,10 @@ def _study_specs(params, only) -> list[RunSpec]:
         specs += [RunSpec(t, lam, c, tuple(o.items())) for t in e.control_tasks for c, o in CONTROL_RUNS]
     if "real" in only:
         specs += real_specs(params)
+    if "alignment" in only:
+        from madtn_utils.suite.alignment import alignment_specs
+
+        specs += alignment_specs(params)
     if "shift" in only:
         for t in e.shift_tasks:
             for strength in e.shift_strengths:

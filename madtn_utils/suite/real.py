@@ -25,10 +25,11 @@ import pandas as pd
 
 from madtn_utils.config import config_hash, to_dict
 from madtn_utils.files import write_json
+from madtn_utils.preprocess.domain import FULL
 from madtn_utils.suite.paired import paired_table
 from madtn_utils.suite.spec import matching_records
 
-__all__ = ["REFERENCE", "variant_label", "real_values", "real_table", "sweep_table", "loso_hash", "run_loso",
+__all__ = ["REFERENCE", "variant_label", "seed_values", "real_values", "real_table", "sweep_table", "loso_hash", "run_loso",
            "loso_table", "display_table"]
 
 #: The variant every other is compared with.
@@ -61,21 +62,27 @@ def variant_label(lam: float, overrides: dict, params_lam: float) -> str | None:
     return names.get((key, value))
 
 
-def real_values(run_root, params) -> pd.DataFrame:
-    """One row per real run and seed: task, variant, lam, seed, accuracy, mean_f1, uar, majority (the target's
-    majority rate, from the run's confusion). Only runs whose hash matches ``params``."""
+def seed_values(run_root, params, label) -> pd.DataFrame:
+    """One row per run and seed of the runs that ``label(lam, overrides)`` names (None: left out): task, variant,
+    lam, seed, accuracy, mean_f1, uar, majority (the target's majority rate, from the run's confusion), run.
+    Only runs whose hash matches ``params``."""
     rows = []
     for rec in matching_records(run_root, params):
-        label = variant_label(float(rec["lam"]), rec.get("overrides") or {}, float(params.train.lam))
-        if label is None:
+        name = label(float(rec["lam"]), rec.get("overrides") or {}) if rec["components"] == FULL else None
+        if name is None:
             continue
         for s in rec["per_seed"]:
             conf = np.asarray(s["confusion"], dtype=float)
-            rows.append({"task": rec["task"], "variant": label, "lam": float(rec["lam"]), "seed": int(s["seed"]),
+            rows.append({"task": rec["task"], "variant": name, "lam": float(rec["lam"]), "seed": int(s["seed"]),
                          "accuracy": s["accuracy"], "mean_f1": s["mean_f1"], "uar": s["uar"],
                          "majority": float(conf.sum(1).max() / conf.sum()), "run": rec["run"]})
     cols = ["task", "variant", "lam", "seed", "accuracy", "mean_f1", "uar", "majority", "run"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def real_values(run_root, params) -> pd.DataFrame:
+    """:func:`seed_values` of the real-data study's runs, named by :func:`variant_label`."""
+    return seed_values(run_root, params, lambda lam, o: variant_label(lam, o, float(params.train.lam)))
 
 
 def _ordered(values: pd.DataFrame, variants) -> pd.DataFrame:

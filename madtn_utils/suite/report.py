@@ -43,6 +43,12 @@ SECTIONS = (
     ("Negative controls", "plain", "controls", "Each control against the full MADTN of its task, paired over the same "
      "seeds: margin = full − control (accuracy) with its 95% t interval (margin_low … margin_high); 'separates' only when "
      "the interval lies above 0 (`--only controls`)."),
+    ("Beyond the paper: other alignment losses", "plain", "alignment", "Each loss of train.alignment at the same λ "
+     "(the paper's MMD, CORAL, DANN, JMMD; no loss tuned a λ of its own) against λ = 0, paired over the same seeds: the "
+     "difference with its 95% t interval (and the bootstrap's), seeds above / below / equal; 'higher' or 'lower' only "
+     "when the t interval excludes 0 (`--only alignment`)."),
+    ("Beyond the paper: other alignment losses (figure)", "figure", "alignment", "Accuracy per loss and task, mean over "
+     "seeds with its 95% t interval (dashed: the target's majority rate)."),
     ("Shift study", "figure", "shift_study", "Target accuracy against the strength of every synthetic shift component "
      "(`--only shift`), mean ± std over seeds."),
     ("Shift study (data)", "plain", "shift_study", "The numbers behind the shift study."),
