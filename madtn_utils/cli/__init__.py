@@ -1,4 +1,4 @@
-"""The ``madtn`` console script: ``madtn index | synth | preprocess | train | reproduce``.
+"""The ``madtn`` console script: ``madtn index | synth | preprocess | train | reproduce | predict``.
 
 Every subcommand turns a bad input (a missing root, a wrong layout, an unreadable
 file, a bad parameter) into a non-zero exit and one line naming the path or
@@ -19,9 +19,9 @@ __all__ = ["main", "build_parser"]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="madtn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    from madtn_utils.cli import index, preprocess, reproduce, synth, train
+    from madtn_utils.cli import index, predict, preprocess, reproduce, synth, train
 
-    for module in (index, synth, preprocess, train, reproduce):
+    for module in (index, synth, preprocess, train, reproduce, predict):
         module.add_parser(sub)
     return parser
 

@@ -13,7 +13,8 @@ def _cmd(args) -> int:
     from madtn_utils.suite.runs import train_run
     from madtn_utils.train.tasks import resolve_task
 
-    changes = {"seeds": args.seeds, "train.epochs": args.epochs, "train.device": args.device}
+    changes = {"seeds": args.seeds, "train.epochs": args.epochs, "train.device": args.device,
+               "train.save_model": True if args.save_model else None}
     params = override(load_params(args.params), {k: v for k, v in changes.items() if v is not None})
     lam = params.train.lam if args.lam is None else args.lam
     components = args.components or params.train.components
@@ -43,5 +44,7 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the params' train.epochs)")
     p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: the params' train.device)")
     p.add_argument("--out", default=None, help="output folder (default: <output_dir>/<name>/train/<task>_lam<λ>_<components>)")
+    p.add_argument("--save-model", action="store_true",
+                   help="save each seed's trained weights beside the run (train.save_model; for madtn predict)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd)

@@ -9,6 +9,9 @@ run's ``out_dir``:
 - ``predictions.csv`` (every target sample, every seed), ``history.csv`` (per epoch and
   seed: ``epoch, ce, mmd2, loss, median_d2``, one mean-kernel column per Gaussian
   (``k_sigma1`` ... or ``k_median_x0.25`` ...), ``seed``; see :mod:`madtn_utils.train.observe`);
+- with ``train.save_model: true``, ``model_seed<N>.pt`` per seed: the trained weights and what scoring
+  new maps needs (:mod:`madtn_utils.train.saved`; ``madtn predict`` reads them), written atomically,
+  their SHA-256 in ``metrics.json`` (``per_seed[i]["model_file"]``, ``["model_sha256"]``);
 - ``metrics.json`` last, atomically: per-seed metrics (with the domain gap as ``gap_*``,
   :func:`per_seed_record`), mean ± std over seeds (``summary``, with
   ``summary["domain_gap"]``), the summed confusion matrix, the resolved params and the
@@ -33,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from madtn_utils.config import to_dict
-from madtn_utils.files import atomic_write_text, writable_dir, write_json
+from madtn_utils.files import atomic_write_bytes, writable_dir, write_json
 from madtn_utils.preprocess.domain import CLASSES
 from madtn_utils.suite.params import RunParams, load_domain
 from madtn_utils.suite.spec import METRICS_FILE, RunSpec, RunWarning, run_config, run_hash, run_slug, spec_params
@@ -42,6 +45,7 @@ from madtn_utils.train.gap import GAP_METHOD, summarize_gap
 from madtn_utils.train.loop import resolve_device
 from madtn_utils.train.prepare import device_info
 from madtn_utils.train.metrics import summarize
+from madtn_utils.train.saved import model_file, sha256, state_bytes
 from madtn_utils.train.stacked import fit_stacked, prepare_members, resolve_stacking
 
 __all__ = ["train_runs", "train_run", "check_out_dir", "save_run", "class_notes", "per_seed_record", "run_summary"]
@@ -109,13 +113,19 @@ def train_runs(params: RunParams, *, source: str, target: str, runs, seeds=None,
         device = resolve_device(cfg.device)
         preds = pd.concat([r.predictions for r in results], ignore_index=True)
         hist = pd.concat([r.history.assign(seed=r.seed) for r in results], ignore_index=True)
+        models = {model_file(r.seed): state_bytes(r.model) for r in results if r.model is not None}
+        per_seed = [per_seed_record(r) for r in results]
+        for entry in per_seed:
+            name = model_file(entry["seed"])
+            if name in models:
+                entry.update(model_file=name, model_sha256=sha256(models[name]))
         record = {
             "task": task, "source": src_db, "target": tgt_db, "lam": cfg.lam, "components": cfg.components,
             "overrides": dict(spec.overrides),
             "seeds": seeds, "run_hash": run_hash(run_params, spec), "n_source_samples": len(src),
             "n_source_maps": int(len(src.train_maps)), "n_target_samples": len(tgt),
             "summary": run_summary(results), "domain_gap_method": GAP_METHOD, "warnings": notes,
-            "per_seed": [per_seed_record(r) for r in results],
+            "per_seed": per_seed,
             "device": str(device), "device_info": device_info(device),
             "stacking": {"engine": resolve_stacking(cfg, device), "runs": len(specs), "trainings": len(flat)},
             "host": platform.node(),
@@ -124,7 +134,7 @@ def train_runs(params: RunParams, *, source: str, target: str, runs, seeds=None,
             "run_config": run_config(run_params, spec), "train_config": to_dict(cfg), "params": to_dict(p),
         }
         try:
-            save_run(out, preds, hist, record)
+            save_run(out, preds, hist, record, models)
         except ValueError as exc:  # rescued: the other runs are still written
             problems.append(str(exc))
         records.append({**record, "out_dir": str(out)})
@@ -153,18 +163,20 @@ def check_out_dir(out_dir: str | Path) -> Path:
     return writable_dir(out_dir, f"out_dir {str(out_dir)!r}")
 
 
-def save_run(out: Path, preds: pd.DataFrame, hist: pd.DataFrame, record: dict) -> None:
-    """Write predictions, history, then ``metrics.json`` (last, atomically). On a write error nothing
-    finished is lost: the three files go to a fresh rescue folder under the system temp dir, named in the error."""
-    files = {"predictions.csv": preds.to_csv(index=False), "history.csv": hist.to_csv(index=False)}
+def save_run(out: Path, preds: pd.DataFrame, hist: pd.DataFrame, record: dict, models: dict | None = None) -> None:
+    """Write the saved weights (``models``: file name -> bytes), predictions, history, then ``metrics.json``
+    (last, atomically). On a write error nothing finished is lost: the files go to a fresh rescue folder
+    under the system temp dir, named in the error."""
+    files = {**(models or {}), "predictions.csv": preds.to_csv(index=False).encode(),
+             "history.csv": hist.to_csv(index=False).encode()}
     try:
-        for name, text in files.items():
-            atomic_write_text(out / name, text)
+        for name, data in files.items():
+            atomic_write_bytes(out / name, data)
         write_json(out / METRICS_FILE, record)
     except OSError as exc:
         rescue = Path(tempfile.mkdtemp(prefix=f"madtn-rescue-{out.name}-"))
-        for name, text in files.items():
-            (rescue / name).write_text(text)
+        for name, data in files.items():
+            (rescue / name).write_bytes(data)
         write_json(rescue / METRICS_FILE, record)
         raise ValueError(f"out_dir {str(out)!r}: writing the results failed ({exc.strerror or exc}); the finished run "
                          f"was saved to {rescue} instead: expected a writable folder with free space") from None

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from madtn_utils.config import from_dict, to_dict
+from madtn_utils.config import to_dict
 from madtn_utils.preprocess.domain import CLASSES, component_mask
 from madtn_utils.train.hparams import TrainConfig
 from madtn_utils.train.model import MADTNNet
@@ -93,12 +93,12 @@ def load_state(source) -> dict:
 
 def model_from_state(state: dict) -> MADTNNet:
     """The network of a saved state, weights loaded, in eval mode (and channels-last when the run was)."""
-    cfg = from_dict(TrainConfig, state["train_config"])
-    net = MADTNNet(in_channels=3, widths=cfg.widths, kernel_sizes=cfg.kernel_sizes, fc_dim=cfg.fc_dim,
-                   n_classes=len(state["classes"]), input_size=state["input_size"], negative_slope=cfg.negative_slope,
-                   dropout=cfg.dropout, mmd_layer=cfg.mmd_layer)
+    cfg = state["train_config"]  # read by key: a TrainConfig field added or dropped later leaves old files usable
+    net = MADTNNet(in_channels=3, widths=tuple(cfg["widths"]), kernel_sizes=tuple(cfg["kernel_sizes"]), fc_dim=cfg["fc_dim"],
+                   n_classes=len(state["classes"]), input_size=state["input_size"], negative_slope=cfg["negative_slope"],
+                   dropout=cfg["dropout"], mmd_layer=cfg["mmd_layer"])
     net.load_state_dict(state["state_dict"])
-    if cfg.channels_last:  # the layout the run scored its target in
+    if cfg.get("channels_last", False):  # the layout the run scored its target in
         net.to(memory_format=torch.channels_last)
     return net.eval()
 
