@@ -36,12 +36,28 @@ def _save_params(run_root: Path, data: dict, overwrite: bool) -> None:
     path = run_root / "params.json"
     if path.is_file():
         old = json.loads(path.read_text())
-        old.update({k: v for k, v in _default_sections().items() if k not in old})  # a section added since, at its default
+        old = _with_defaults(old, _default_sections())  # a section or key added since, at its default
         if old != data and not overwrite:
             changed = sorted(k for k in set(old) | set(data) if old.get(k) != data.get(k))
             raise ValueError(f"{run_root}: holds a reproduction made with other params (differing: {', '.join(changed)}): "
                              "expected the same params to resume; give the run another `name`, or pass --overwrite")
     write_json(path, data)
+
+
+def _with_defaults(old: dict, defaults: dict) -> dict:
+    """``old`` with every key it lacks, at any depth of its sections, taken from ``defaults`` (a params.json
+    saved before ``train.alignment`` existed resumes under params that leave it at its default).
+
+    >>> _with_defaults({"train": {"lam": 1.0}, "seeds": [0]}, {"train": {"lam": 2.0, "alignment": "mmd"}, "seeds": [0]})
+    {'train': {'lam': 1.0, 'alignment': 'mmd'}, 'seeds': [0]}
+    """
+    out = dict(old)
+    for key, value in defaults.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = _with_defaults(out[key], value)
+    return out
 
 
 def _default_sections() -> dict:
