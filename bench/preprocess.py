@@ -53,7 +53,7 @@ def naive(index, config: PreprocessConfig) -> np.ndarray:
         gray = [cv2.imread(p, cv2.IMREAD_GRAYSCALE) for p in frames]
         found = detect(gray[0])
         box = centre_box(gray[0].shape) if found is None else expand_box(
-            found, gray[0].shape, top=config.margin_top, bottom=config.margin_bottom, side=config.margin_side)
+            found, gray[0].shape, **config.margins)
         x, y, w, h = box
         crops = [np.ascontiguousarray(g[y:y + h, x:x + w]) for g in gray]
         _, apexes, _ = choose_apexes(len(crops), fraction=config.train_apex_fraction)
@@ -88,7 +88,7 @@ def main() -> None:
     print(f"{'method':10s} {'ours s':>8s} {'naive s':>8s} {'ours smp/s':>10s} {'naive smp/s':>11s} "
           f"{'ours flow/s':>11s} {'naive flow/s':>12s} {'ratio':>6s}")
     for method in args.methods.split(","):
-        config = PreprocessConfig(flow=FlowParams(method=method))
+        config = PreprocessConfig(detector="haar", face="detect", flow=FlowParams(method=method))  # as naive()
         subset = indexes if method != "tvl1" else [
             dataclasses.replace(i, samples=i.samples.head(args.tvl1_limit).reset_index(drop=True)) for i in indexes]
         n_samples = sum(len(i.samples) for i in subset)

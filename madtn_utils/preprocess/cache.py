@@ -45,7 +45,8 @@ from madtn_utils.preprocess.sample import PreprocessConfig, SampleWorker, apex_p
 __all__ = ["PREPROCESS_VERSION", "cache_key", "prepare_database", "load_cached", "PrepareWarning", "detector_summary"]
 
 #: Bump when the maps' computation changes, so old cache entries stop matching.
-PREPROCESS_VERSION = 1
+#: 2: face modes and MTCNN; the manifest records how each face box was chosen.
+PREPROCESS_VERSION = 2
 _WORKER = None
 
 
@@ -92,8 +93,10 @@ def _init_worker(config: PreprocessConfig, single_thread: bool = True, owner: in
         die_with_parent(owner)
     if single_thread:
         import cv2
+        import torch
 
         cv2.setNumThreads(1)
+        torch.set_num_threads(1)  # the detectors' networks: one thread per worker, as OpenCV
     _WORKER = SampleWorker(config)
 
 
@@ -135,6 +138,10 @@ def _pool(config: PreprocessConfig, jobs: int) -> ProcessPoolExecutor:
 def _compute(rows, config: PreprocessConfig, jobs: int, progress: bool, desc: str):
     from tqdm.auto import tqdm
 
+    if config.detector == "retinaface" and config.face != "whole_frame":
+        from madtn_utils.preprocess.retina import retinaface_weights
+
+        retinaface_weights(config.retinaface_weights)  # a download happens here, once, not in every worker
     bar = tqdm(total=len(rows), desc=desc, unit="sample", disable=not progress)
     results = []
     if jobs <= 1:
@@ -212,6 +219,8 @@ def prepare_database(index, config: PreprocessConfig = PreprocessConfig(), *, ca
             "samples": len(data), "train_maps": len(data.train_maps),
             "fallback": int(manifest["fallback"].astype(str).eq("True").sum()), "errors": errors,
             "seconds": round(time.perf_counter() - start, 3)}
+    modes = manifest["face_mode"].astype(str) if "face_mode" in manifest else pd.Series(dtype=str)
+    info["whole_frame"] = int(modes.eq("whole_frame").sum())
     if info["fallback"]:
         warnings.warn(f"{index.database}: no face found on the onset frame of {info['fallback']} sample(s): "
                       f"centre crop used (see {folder / 'manifest.csv'})", PrepareWarning, stacklevel=2)
@@ -222,13 +231,17 @@ def prepare_database(index, config: PreprocessConfig = PreprocessConfig(), *, ca
 
 
 def detector_summary(manifest: pd.DataFrame) -> pd.DataFrame:
-    """Per class: samples, faces found, centre-crop fallbacks, samples left out for frame errors."""
+    """Per class: samples, faces found, centre-crop fallbacks, samples left out for frame errors, and
+    of the samples kept, how many were cropped to a detected face and how many used the whole frame."""
     m = manifest.copy()
     m["fallback"] = m["fallback"].astype(str).eq("True")
     m["error"] = m["error"].astype(str).ne("") if "error" in m else False
+    mode = m["face_mode"].astype(str) if "face_mode" in m else pd.Series("", index=m.index)
     rows = []
     for label, g in list(m.groupby("label", sort=False)) + [("all", m)]:
         ok = g[~g["error"]]
         rows.append({"class": label, "samples": len(g), "face_found": int((~ok["fallback"]).sum()),
-                     "fallback_centre_crop": int(ok["fallback"].sum()), "left_out": int(g["error"].sum())})
+                     "fallback_centre_crop": int(ok["fallback"].sum()), "left_out": int(g["error"].sum()),
+                     "detected_box": int(mode[ok.index].eq("detected").sum()),
+                     "whole_frame": int(mode[ok.index].eq("whole_frame").sum())})
     return pd.DataFrame(rows)

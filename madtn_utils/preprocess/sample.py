@@ -8,8 +8,11 @@ Errors: a frame listed by the index but missing on disk, a JPEG or PNG cut short
 (checked on its bytes before decoding: its end marker is missing), or a file OpenCV
 cannot decode, raises :class:`FrameError` naming the file. With ``on_error: skip``
 the sample is left out instead, recorded in the manifest (``error`` column) and
-warned about. No face on the onset frame: the centred-square fallback
-(:func:`madtn_utils.preprocess.detect.centre_box`), recorded as ``fallback=True``.
+warned about. The face box comes from the onset frame (decoded in colour too, for the detectors
+that want it) under ``preprocess.face`` (:func:`madtn_utils.preprocess.detect.locate_face`); the
+manifest records it (``face_x/y/w/h``), how it was chosen (``face_mode``: detected, whole_frame or
+centre_fallback; ``face_search``; ``faces_found``; ``face_score``; the raw ``det_x/y/w/h``;
+``face_share``) and ``fallback=True`` for the centred-square fallback.
 """
 
 from __future__ import annotations
@@ -21,26 +24,31 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from madtn_utils.preprocess.detect import centre_box, expand_box, make_detector
+from madtn_utils.preprocess.detect import DETECTORS, FACE_MODES, MARGINS, locate_face, make_detector
 from madtn_utils.preprocess.flow import FlowParams, make_flow
 from madtn_utils.data.frames import frame_number
 from madtn_utils.preprocess.maps import choose_apexes, motion_map
 
-__all__ = ["PreprocessConfig", "FrameError", "read_gray", "SampleWorker", "apex_plan", "preprocess_sample"]
+__all__ = ["PreprocessConfig", "FrameError", "read_gray", "SampleWorker", "detector_options", "apex_plan",
+           "preprocess_sample"]
 
 
 @dataclass(frozen=True)
 class PreprocessConfig:
     """Parameters of the motion-attention preprocessing (METHOD.md §2)."""
 
-    detector: Literal["haar", "retinaface"] = "haar"  # offline default; retinaface needs its weights file
-    retinaface_weights: str | None = None  # path to retinaface.h5 (detector: retinaface only)
+    detector: Literal["mtcnn", "haar", "retinaface"] = "mtcnn"  # the paper's, offline; retinaface: see README
+    face: Literal["auto", "detect", "whole_frame"] = "auto"  # detect; whole_frame (face crops); auto: either, per sample
+    mtcnn_min_face: float = 0.1  # smallest face MTCNN searches, as a fraction of the frame's shorter side
+    retinaface_weights: str | None = None  # path to retinaface.pth; unset: retina-face's own (downloaded if absent)
+    retinaface_threshold: float = 0.9  # retina-face's detection threshold (its default)
+    retinaface_upscale: bool = True  # retina-face resizes the shorter side to 1024 px (its default)
     haar_scale_factor: float = 1.1  # cv2 detectMultiScale scaleFactor
     haar_min_neighbors: int = 5  # cv2 detectMultiScale minNeighbors
     haar_min_size: float = 0.2  # smallest face, as a fraction of the image height
-    margin_top: float = 0.25  # box enlargement up (forehead), fraction of the box height; paper: not specified
-    margin_bottom: float = 0.05  # down (chin), fraction of the box height; paper: not specified
-    margin_side: float = 0.08  # each side (ears), fraction of the box width; paper: not specified
+    margin_top: float | None = None  # box enlargement up (forehead), fraction of the box height; None: the detector's
+    margin_bottom: float | None = None  # down (chin), fraction of the box height; None: the detector's (detect.MARGINS)
+    margin_side: float | None = None  # each side (ears), fraction of the box width; None: the detector's; paper: silent
     flow: FlowParams = field(default_factory=FlowParams)  # method (farneback | tvl1 | dis) and its parameters
     flow_size: int = 0  # side the gray crops are resized to before flow; 0 = the crop's own size (paper)
     map_size: int = 112  # side of the motion-attention map (paper: 112)
@@ -49,13 +57,26 @@ class PreprocessConfig:
     on_error: Literal["raise", "skip"] = "raise"  # a missing or corrupt frame: stop, or leave the sample out
 
     def __post_init__(self):
+        for name, allowed in (("detector", DETECTORS), ("face", FACE_MODES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"preprocess.{name}: expected one of {', '.join(map(repr, allowed))}, got {getattr(self, name)!r}")
+        if not 0 < self.mtcnn_min_face <= 1:
+            raise ValueError(f"preprocess.mtcnn_min_face: expected a fraction in (0, 1], got {self.mtcnn_min_face}")
+        if not 0 <= self.retinaface_threshold <= 1:
+            raise ValueError(f"preprocess.retinaface_threshold: expected a probability in [0, 1], got {self.retinaface_threshold}")
         if self.map_size < 8:
             raise ValueError(f"preprocess.map_size: expected at least 8, got {self.map_size}")
         if self.flow_size < 0:
             raise ValueError(f"preprocess.flow_size: expected 0 or a positive size, got {self.flow_size}")
         for name in ("margin_top", "margin_bottom", "margin_side"):
-            if not 0 <= getattr(self, name) <= 1:
+            if getattr(self, name) is not None and not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"preprocess.{name}: expected a fraction in [0, 1], got {getattr(self, name)}")
+
+    @property
+    def margins(self) -> dict:
+        """``{"top", "bottom", "side"}``: the margin fields, each None taken from the detector's :data:`MARGINS`."""
+        own = MARGINS[self.detector]
+        return {k: own[k] if getattr(self, f"margin_{k}") is None else getattr(self, f"margin_{k}") for k in own}
 
 
 class FrameError(ValueError):
@@ -83,11 +104,12 @@ def _truncation(data: bytes) -> str | None:
     return None
 
 
-def read_gray(path: str) -> np.ndarray:
+def read_gray(path: str, *, color: bool = False):
     """A frame as a uint8 grayscale image; :class:`FrameError` naming the file otherwise.
 
     The file is read once; a JPEG without its end marker or a PNG without its IEND chunk
     (a file cut short) is refused before decoding, since OpenCV would return it half grey.
+    ``color=True``: ``(gray, BGR)``, both decoded from those bytes (the gray exactly as without it).
     """
     if not Path(path).is_file():
         raise FrameError(f"frame {path!r} is missing: expected an image file listed by the index")
@@ -101,7 +123,12 @@ def read_gray(path: str) -> np.ndarray:
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
     if img is None or img.size == 0:
         raise FrameError(f"frame {path!r} could not be decoded: expected a readable image (corrupt or truncated file?)")
-    return img
+    if not color:
+        return img
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None or bgr.shape[:2] != img.shape:
+        raise FrameError(f"frame {path!r} could not be decoded in colour: expected a readable image")
+    return img, bgr
 
 
 class SampleWorker:
@@ -109,14 +136,20 @@ class SampleWorker:
 
     def __init__(self, config: PreprocessConfig):
         self.config = config
-        options = {"weights": config.retinaface_weights} if config.detector == "retinaface" else {
-            "scale_factor": config.haar_scale_factor, "min_neighbors": config.haar_min_neighbors,
-            "min_size": config.haar_min_size}
-        self.detect = make_detector(config.detector, **options)
+        self.detect = None if config.face == "whole_frame" else make_detector(config.detector, **detector_options(config))
         self.flow = make_flow(config.flow)
 
     def __call__(self, row: dict) -> dict:
         return preprocess_sample(row, self.config, detect=self.detect, flow_fn=self.flow)
+
+
+def detector_options(config: PreprocessConfig) -> dict:
+    """The keywords of ``make_detector(config.detector, ...)``."""
+    return {"mtcnn": {"min_face": config.mtcnn_min_face},
+            "haar": {"scale_factor": config.haar_scale_factor, "min_neighbors": config.haar_min_neighbors,
+                     "min_size": config.haar_min_size},
+            "retinaface": {"weights": config.retinaface_weights, "threshold": config.retinaface_threshold,
+                           "upscale": config.retinaface_upscale}}[config.detector]
 
 
 def apex_plan(row: dict, config: PreprocessConfig) -> tuple[int, list[int], bool]:
@@ -143,13 +176,14 @@ def preprocess_sample(row: dict, config: PreprocessConfig, *, detect, flow_fn) -
              "train_apex_frames": " ".join(str(frame_number(frames[i])) for i in apexes),
              "apex_fallback": fell_back}
     try:
-        onset = read_gray(frames[0])
-        found = detect(onset)
-        box = found if found is None else expand_box(found, onset.shape, top=config.margin_top,
-                                                     bottom=config.margin_bottom, side=config.margin_side)
-        if box is None:
-            box = centre_box(onset.shape)
-        entry.update(face_x=box[0], face_y=box[1], face_w=box[2], face_h=box[3], fallback=found is None)
+        color = getattr(detect, "color", False)
+        onset, image = read_gray(frames[0], color=True) if color else (read_gray(frames[0]),) * 2
+        face = locate_face(detect, image, mode=config.face, **config.margins)
+        box, det = face["box"], face["det_box"] or ("",) * 4
+        entry.update(face_x=box[0], face_y=box[1], face_w=box[2], face_h=box[3],
+                     fallback=face["face_mode"] == "centre_fallback", face_mode=face["face_mode"],
+                     face_search=face["face_search"], faces_found=face["faces_found"], face_score=face["face_score"],
+                     det_x=det[0], det_y=det[1], det_w=det[2], det_h=det[3], face_share=face["face_share"])
         crop = _cropper(box, onset.shape, config.flow_size)
         needed = sorted(set(apexes) | {test_apex, n - 1})
         gray = {0: crop(onset)}
