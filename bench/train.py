@@ -1,6 +1,6 @@
-"""Training-step throughput: our device-resident loop against a plain DataLoader loop.
+"""Training-step throughput: our device-resident loop (float32 and bfloat16 autocast) against a plain DataLoader loop.
 
-    .venv/bin/python bench/train.py [--device cuda] [--n-source 1800 --n-target 160 --steps 200]
+    .venv/bin/python bench/train.py [--device cuda] [--n-source 1800 --n-target 160 --steps 200] [--size 112]
 
 Both loops train the same network (same seed, same config) on the same random uint8 maps
 in this process and share :func:`madtn_utils.train.loop.optimize_step` (forward, CE + λ·MMD²,
@@ -16,14 +16,21 @@ backward, Adam). They differ only in how a batch reaches it:
 The two loops run in alternating timed blocks (``--block`` steps each, after ``--warmup``
 untimed steps) so that a change in machine load affects both alike. Prints steps/s of both, the ratio, and the extrapolated time per epoch of our loop
 (ceil(n_source / batch) steps). Synthetic maps: the timing does not depend on content.
+
+Our loop also runs with ``train.autocast: bf16`` in the same alternation (the forward in bfloat16
+autocast; loss, MMD and evaluation float32), so float32 and bf16 are printed side by side: steps/s,
+the achieved GFLOP/s of the training step (:func:`~madtn_utils.train.runtime.step_flops`) and its share
+of the same run's 2048² matmul peak of that dtype (float32 matmul; bfloat16 matmul), with ``uptime``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import random
+import subprocess
 import time
 
 import numpy as np
@@ -42,7 +49,7 @@ from madtn_utils.train.hparams import TrainConfig
 from madtn_utils.train.loop import (
     build_model, epoch_batches, init_model, optimize_step, predict_proba, prepare_task, resolve_device, train_step,
 )
-from madtn_utils.train.runtime import train_forward
+from madtn_utils.train.runtime import cpu_bf16_native, step_flops, train_forward
 from madtn_utils.train.streams import run_streams
 
 __all__ = ["main"]
@@ -135,6 +142,21 @@ def make_reference(src, tgt, cfg, device, seed, workers):
     return step
 
 
+def matmul_gflops(dtype, device, n: int = 2048, reps: int = 10) -> float:
+    """GFLOP/s of an n x n matmul in ``dtype`` on ``device`` (best of ``reps`` after a warm-up)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(reps):
+        _sync(device)
+        t0 = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best / 1e9
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
@@ -148,35 +170,56 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers of the reference loop")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--nchw", action="store_true", help="train.channels_last false (the default layout is channels-last)")
+    p.add_argument("--widths", type=int, nargs=3, default=None, help="conv widths (default: TrainConfig's, 32 64 128)")
+    p.add_argument("--fc-dim", type=int, default=None, help="first FC width (default: TrainConfig's, 256)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
-    cfg = TrainConfig(batch_size=args.batch_size, device=str(device), channels_last=not args.nchw)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    net = {k: v for k, v in (("widths", tuple(args.widths or ())), ("fc_dim", args.fc_dim)) if v}
+    cfg = TrainConfig(batch_size=args.batch_size, device=str(device), channels_last=not args.nchw, cpu_threads=0, **net)
     src, tgt = _domains(args.n_source, args.n_target, args.size, args.seed)
+    cfg = dataclasses.replace(cfg, autocast="off")
     ours_step, model, prep = make_ours(src, tgt, cfg, device, args.seed)
+    bf16_step, _, _ = make_ours(src, tgt, dataclasses.replace(cfg, autocast="bf16"), device, args.seed)
     ref_step = make_reference(src, tgt, cfg, device, args.seed, args.workers)
-    _timed(device, ours_step, args.warmup), _timed(device, ref_step, args.warmup)
-    t_ours = t_ref = 0.0
+    for step in (ours_step, bf16_step, ref_step):
+        _timed(device, step, args.warmup)
+    peaks = {"float32": matmul_gflops(torch.float32, device), "bfloat16": matmul_gflops(torch.bfloat16, device)}
+    t_ours = t_bf16 = t_ref = 0.0
     done = 0
-    while done < args.steps:  # alternate blocks so a change in machine load hits both loops alike
+    while done < args.steps:  # alternate blocks so a change in machine load hits every loop alike
         n = min(args.block, args.steps - done)
         t_ours += _timed(device, ours_step, n)
+        t_bf16 += _timed(device, bf16_step, n)
         t_ref += _timed(device, ref_step, n)
         done += n
-    ours, ref = args.steps / t_ours, args.steps / t_ref
+    peaks = {k: max(v, {"float32": matmul_gflops(torch.float32, device),
+                        "bfloat16": matmul_gflops(torch.bfloat16, device)}[k]) for k, v in peaks.items()}
+    ours, bf16, ref = args.steps / t_ours, args.steps / t_bf16, args.steps / t_ref
+    flops = step_flops(cfg, args.size, args.batch_size + min(args.batch_size, args.n_target)) / 1e9
     t0 = time.perf_counter()
     predict_proba(model, prep, cfg.eval_batch_size)
     eval_s = time.perf_counter() - t0
     steps_per_epoch = len(epoch_batches(args.n_source, args.n_target, args.batch_size, torch.Generator())[0])
     out = {
         "device": str(device), "threads": torch.get_num_threads(), "n_source": args.n_source, "n_target": args.n_target,
-        "size": args.size, "batch": args.batch_size, "steps": args.steps, "ours_steps_per_s": round(ours, 3),
+        "size": args.size, "widths": list(cfg.widths), "fc_dim": cfg.fc_dim, "batch": args.batch_size, "steps": args.steps, "ours_steps_per_s": round(ours, 3),
         "reference_steps_per_s": round(ref, 3), "ratio": round(ours / ref, 3), "steps_per_epoch": steps_per_epoch,
         "epoch_s_ours": round(steps_per_epoch / ours, 2), "epoch_s_reference": round(steps_per_epoch / ref, 2),
-        "eval_target_s": round(eval_s, 3),
+        "eval_target_s": round(eval_s, 3), "bf16_steps_per_s": round(bf16, 3), "bf16_over_float32": round(bf16 / ours, 3),
+        "step_gflop": round(flops, 3), "matmul_gflops": {k: round(v, 1) for k, v in peaks.items()},
+        "cpu_bf16_native": cpu_bf16_native() if device.type == "cpu" else None,
+        "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
     }
     print(f"ours      {ours:8.2f} steps/s  ({out['epoch_s_ours']} s/epoch of {steps_per_epoch} steps)")
     print(f"reference {ref:8.2f} steps/s  ({out['epoch_s_reference']} s/epoch)")
     print(f"ratio     {ours / ref:8.2f}x   eval of {args.n_target} target maps: {eval_s:.3f} s")
+    print(f"\n{'':10s} {'steps/s':>9s} {'GFLOP/s':>9s} {'matmul peak':>12s} {'share':>7s}")
+    for name, rate, dtype in (("float32", ours, "float32"), ("bf16", bf16, "bfloat16")):
+        print(f"{name:10s} {rate:9.2f} {rate * flops:9.1f} {peaks[dtype]:12.1f} {rate * flops / peaks[dtype]:7.1%}")
+    print(f"bf16 / float32: {bf16 / ours:.2f}x   ({out['uptime']})")
     print(json.dumps(out))
     return 0
 

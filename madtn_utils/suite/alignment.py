@@ -1,7 +1,8 @@
 """Beyond the paper: other alignment losses on the same footing as the MMD (``--only alignment``, notebook 11).
 
 On each task of the params' data (the benchmark's ``experiments.tasks``; with ``data.source: composite``
-the real-data tasks), every loss of ``train.alignment`` at the params' λ, the paper's MMD among them,
+the real-data tasks; the runs: :func:`~madtn_utils.suite.grid.alignment_specs`), every loss of
+``train.alignment`` at the params' λ, the paper's MMD among them,
 against λ = 0 over the same seeds (:mod:`~madtn_utils.suite.paired`): mean ± std, the paired difference
 with its 95% t and bootstrap intervals, seeds above / below. No loss gets a λ of its own: all run at
 ``train.lam``, the paper's λ for the MMD.
@@ -19,9 +20,8 @@ import pandas as pd
 
 from madtn_utils.preprocess.domain import FULL
 from madtn_utils.suite.paired import paired_table
-from madtn_utils.suite.spec import RunSpec
 
-__all__ = ["LOSSES", "alignment_label", "alignment_specs", "alignment_values", "alignment_table"]
+__all__ = ["LOSSES", "alignment_label", "alignment_values", "alignment_table"]
 
 #: The alignment losses compared (``train.alignment``) and their names in the tables; ``mmd`` is the paper's.
 LOSSES = {"mmd": "MMD (paper)", "coral": "CORAL", "dann": "DANN", "jmmd": "JMMD"}
@@ -36,21 +36,6 @@ def alignment_label(lam: float, overrides: dict, params_lam: float) -> str | Non
     if not np.isclose(lam, params_lam) or set(other) - {"train.alignment"}:
         return None
     return LOSSES.get(other.get("train.alignment", "mmd"))
-
-
-def alignment_specs(params) -> list[RunSpec]:
-    """λ = 0 and every loss at ``train.lam`` on each task of the params' data."""
-    from madtn_utils.suite.grid import COMPOSITE, real_tasks
-
-    lam = float(params.train.lam)
-    real = params.data.source == "composite"
-    base = dict(COMPOSITE) if real else {}
-    tasks = real_tasks(params) if real else params.experiments.tasks
-    specs = []
-    for t in tasks:
-        specs += [RunSpec(t, 0.0, FULL, tuple(base.items())), RunSpec(t, lam, FULL, tuple(base.items()))]
-        specs += [RunSpec(t, lam, FULL, tuple({**base, "train.alignment": a}.items())) for a in LOSSES if a != "mmd"]
-    return specs
 
 
 def alignment_values(run_root, params) -> pd.DataFrame:

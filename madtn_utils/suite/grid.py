@@ -23,7 +23,7 @@ from madtn_utils.preprocess.domain import FULL
 from madtn_utils.suite.spec import METRICS_FILE, RunSpec, recorded_hash, run_slug
 
 __all__ = ["OUTPUTS", "DEFAULT_OUTPUTS", "NOTEBOOKS", "MEDIAN", "CONTROL_RUNS", "COMPOSITE", "REAL_VARIANTS", "real_tasks",
-           "real_specs", "SHIFT_COMPONENTS", "FULL", "TRAIN", "grid_for", "run_dir_of", "is_finished", "notebooks_dir"]
+           "real_specs", "alignment_specs", "SHIFT_COMPONENTS", "FULL", "TRAIN", "grid_for", "run_dir_of", "is_finished", "notebooks_dir"]
 
 #: The paper's outputs (the baseline rows of Tables 3-4 as ``baselines``: no training runs, notebook 08),
 #: then ours beyond it: the domain gap (no runs of its own), the median kernel on every task, the
@@ -135,8 +135,6 @@ def _study_specs(params, only) -> list[RunSpec]:
     if "real" in only:
         specs += real_specs(params)
     if "alignment" in only:
-        from madtn_utils.suite.alignment import alignment_specs
-
         specs += alignment_specs(params)
     if "shift" in only:
         for t in e.shift_tasks:
@@ -180,6 +178,21 @@ def real_specs(params) -> list[RunSpec]:
         specs += [RunSpec(t, lam, known[v][0], tuple({**COMPOSITE, **known[v][1]}.items()))
                   for v in params.experiments.real_variants]
     return list(dict.fromkeys(specs))
+
+
+def alignment_specs(params) -> list[RunSpec]:
+    """The runs of ``--only alignment``: on each task of the params' data (``experiments.tasks``, or with
+    ``data.source: composite`` the real-data tasks), λ = 0 and every ``train.alignment`` loss at ``train.lam``."""
+    from madtn_utils.train.hparams import ALIGNMENTS
+
+    lam = float(params.train.lam)
+    real = params.data.source == "composite"
+    base = dict(COMPOSITE) if real else {}
+    specs = []
+    for t in (real_tasks(params) if real else params.experiments.tasks):
+        specs += [RunSpec(t, 0.0, FULL, tuple(base.items())), RunSpec(t, lam, FULL, tuple(base.items()))]
+        specs += [RunSpec(t, lam, FULL, tuple({**base, "train.alignment": a}.items())) for a in ALIGNMENTS if a != "mmd"]
+    return specs
 
 
 def run_dir_of(run_root: Path, spec: RunSpec) -> Path:

@@ -116,8 +116,11 @@ def run_config(params: RunParams, spec: RunSpec) -> dict:
     from madtn_utils.preprocess.cache import PREPROCESS_VERSION
     from madtn_utils.train.hparams import TRAIN_VERSION, hashed_fields
 
+    from madtn_utils.train.runtime import resolve_autocast
+
     params = spec_params(params, spec)
     cfg = dataclasses.replace(params.train, lam=float(spec.lam), components=spec.components)
+    cfg = dataclasses.replace(cfg, autocast=resolve_autocast(cfg, _device_kind(cfg.device)))  # what runs, not "auto"
     data = to_dict(params.data)
     if data.pop("source") == "composite":  # the composite set's flow files: its root and map size, nothing else
         from madtn_utils.preprocess.composite import COMPOSITE_VERSION
@@ -132,6 +135,15 @@ def run_config(params: RunParams, spec: RunSpec) -> dict:
     data = {k: v for k, v in data.items() if k not in unused}
     return {"task": spec.task, "seeds": [int(s) for s in params.seeds], "data": data,
             "preprocess": to_dict(params.preprocess), "preprocess_version": PREPROCESS_VERSION, "train": hashed_fields(cfg), "train_version": TRAIN_VERSION}
+
+
+def _device_kind(device: str) -> str:
+    """``cpu`` or ``cuda``: the device type a run of ``train.device`` trains on here (without checking a GPU's index)."""
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device.split(":")[0]
 
 
 def run_hash(params: RunParams, spec: RunSpec) -> str:

@@ -9,7 +9,7 @@ alignment losses in place of the MMD (``alignment``, :data:`ALIGNMENTS`) and ``s
 >>> TrainConfig().mmd_kernel, TrainConfig().mmd_features, TrainConfig().control
 ('fixed', 'raw', 'none')
 >>> TrainConfig().stacking, TrainConfig().channels_last, TrainConfig().autocast
-('auto', True, 'off')
+('auto', True, 'auto')
 >>> TrainConfig().alignment, TrainConfig().save_model, sorted(hashed_fields(TrainConfig(alignment="coral")))[:2]
 ('mmd', False, ['alignment', 'autocast'])
 >>> TrainConfig(control="flip")
@@ -96,7 +96,7 @@ class TrainConfig:
     stacking: Literal["auto", "loop", "seeds", "runs"] = "auto"  # runs of one task in one process: STACKING
     channels_last: bool = True  # convolutions on channels-last tensors: 1.5x the steps/s of NCHW on the CPU (bench, README)
     tf32: bool = False  # CUDA: TF32 matmuls and convolutions while training (off: exact float32); unmeasured here
-    autocast: Literal["off", "bf16"] = "off"  # CUDA: network forward in bfloat16 while training (loss, MMD, eval float32)
+    autocast: Literal["auto", "off", "bf16"] = "auto"  # training forward in bfloat16: auto = where the CPU runs it natively (runtime.resolve_autocast); loss, MMD, eval float32
     compile: bool = False  # torch.compile the training forward (CUDA intended; unmeasured on a GPU here)
     alignment: Literal["mmd", "coral", "dann", "jmmd"] = "mmd"  # the alignment loss (ALIGNMENTS); mmd = the paper
     save_model: bool = False  # save each seed's trained weights beside the run (model_seed<N>.pt; not in the hash)
@@ -118,7 +118,7 @@ class TrainConfig:
             ("eval_batch_size", self.eval_batch_size >= 1, "an integer >= 1"),
             ("cpu_threads", self.cpu_threads >= 0, "0 (leave as set) or a number of threads"),
             ("stacking", self.stacking in STACKING, "one of " + ", ".join(map(repr, STACKING))),
-            ("autocast", self.autocast in ("off", "bf16"), "'off' or 'bf16'"),
+            ("autocast", self.autocast in ("auto", "off", "bf16"), "'auto', 'off' or 'bf16'"),
             ("alignment", self.alignment in ALIGNMENTS, "one of " + ", ".join(map(repr, ALIGNMENTS))),
         ]
         for name, ok, expected in checks:

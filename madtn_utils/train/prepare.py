@@ -75,14 +75,19 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return dev
 
 
-def device_info(device: torch.device) -> dict:
-    """What the numbers of a run on ``device`` depend on: GPU name, CUDA and cuDNN versions, TF32 flags."""
+def device_info(device: torch.device, config: TrainConfig | None = None) -> dict:
+    """What the numbers of a run on ``device`` depend on: GPU name, CUDA and cuDNN versions, TF32 flags, and with
+    ``config`` the resolved ``train.autocast`` (``off`` or ``bf16``) and whether the CPU runs bf16 natively."""
+    from madtn_utils.train.runtime import cpu_bf16_native, resolve_autocast
+
+    extra = {} if config is None else {"autocast": resolve_autocast(config, device)}
     if device.type != "cuda":
-        return {"device": str(device), "torch": torch.__version__, "cpu_threads": torch.get_num_threads()}
+        return {"device": str(device), "torch": torch.__version__, "cpu_threads": torch.get_num_threads(),
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_bf16_native": cpu_bf16_native(), **extra}
     return {"device": str(device), "torch": torch.__version__, "gpu": torch.cuda.get_device_name(device),
             "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
             "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32,
-            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
+            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"), **extra}
 
 
 def as_config(config) -> TrainConfig:

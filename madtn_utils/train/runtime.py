@@ -7,10 +7,12 @@ convolutions (``train.tf32``; off by default, so CUDA runs compute in float32 as
 where PyTorch's own default lets cuDNN use TF32).
 
 :func:`train_forward` is the network's training forward under the throughput options:
-``train.channels_last`` (inputs and weights channels-last), ``train.autocast: bf16`` (CUDA:
-the forward in bfloat16 autocast; features and logits come back as float32, so the CE, the
-MMD and every evaluation are float32) and ``train.compile`` (``torch.compile`` of the
-forward). Measured on the project's 2-core CPU, one thread, alternating timed blocks, under
+``train.channels_last`` (inputs and weights channels-last), ``train.autocast`` (the forward in
+bfloat16 autocast on the run's device; features and logits come back as float32, so the CE, the
+MMD and every evaluation are float32; ``auto`` resolves per device with :func:`resolve_autocast`:
+bf16 on a CPU that runs it natively, AVX512-BF16 or AMX, by torch's own capability check
+``torch.ops.mkldnn._is_mkldnn_bf16_supported``; float32 elsewhere and on CUDA, where bf16 is
+unmeasured) and ``train.compile`` (``torch.compile`` of the forward). Measured on the project's 2-core CPU, one thread, alternating timed blocks, under
 load: channels-last gave 1.50x (smoke network, 48 px) and 1.57x (the paper's, 112 px) the
 steps/s of NCHW, so it is the default; ``torch.compile`` took 27 s to compile the smoke network
 and gave 0.96x, so it is off (on CUDA, like TF32 and bf16, it is not measured here).
@@ -24,10 +26,10 @@ the domain gap run the plain float32 network).
 1
 >>> round(step_flops(TrainConfig(), 112, 64) / 1e9, 1)  # a default step, batch 32 + 32 (bench/grid.py counts so)
 54.6
->>> check_options(TrainConfig(autocast="bf16"), torch.device("cpu"))
-Traceback (most recent call last):
-...
-ValueError: train.autocast 'bf16': expected a CUDA device (bfloat16 autocast is for GPUs), got cpu
+>>> resolve_autocast(TrainConfig(autocast="off"), "cpu"), resolve_autocast(TrainConfig(autocast="auto"), "cuda")
+('off', 'off')
+>>> resolve_autocast(TrainConfig(autocast="auto"), "cpu") == ("bf16" if cpu_bf16_native() else "off")
+True
 """
 
 from __future__ import annotations
@@ -38,14 +40,31 @@ import torch
 
 from madtn_utils.train.hparams import TrainConfig
 
-__all__ = ["check_options", "run_context", "as_input", "train_forward", "step_flops"]
+__all__ = ["cpu_bf16_native", "resolve_autocast", "check_options", "run_context", "as_input", "train_forward",
+           "step_flops"]
+
+
+def cpu_bf16_native() -> bool:
+    """Whether this CPU runs bfloat16 natively (AVX512-BF16 or AMX), by torch's oneDNN check."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN: no native bf16 path
+        return False
+
+
+def resolve_autocast(config: TrainConfig, device) -> str:
+    """``off`` or ``bf16``: what ``train.autocast`` means on ``device`` (a torch.device or its type, "cpu"/"cuda").
+    ``auto``: bf16 on a CPU with native bf16 (:func:`cpu_bf16_native`), float32 otherwise (CUDA: unmeasured)."""
+    kind = device if isinstance(device, str) else device.type
+    if config.autocast != "auto":
+        return config.autocast
+    return "bf16" if kind.split(":")[0] == "cpu" and cpu_bf16_native() else "off"
 
 
 def check_options(config: TrainConfig, device: torch.device) -> None:
     """ValueError naming the key for an option the device cannot honour."""
-    if config.autocast != "off" and device.type != "cuda":
-        raise ValueError(f"train.autocast {config.autocast!r}: expected a CUDA device (bfloat16 autocast is for GPUs), "
-                         f"got {device}")
+    if device.type not in ("cpu", "cuda") and config.autocast == "bf16":
+        raise ValueError(f"train.autocast 'bf16': expected a CPU or CUDA device, got {device}")
 
 
 @contextlib.contextmanager
@@ -80,11 +99,12 @@ def train_forward(model, config: TrainConfig):
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if config.compile else model
-    if config.autocast == "off":
+    kind = next(model.parameters()).device.type
+    if resolve_autocast(config, kind) == "off":
         return forward
 
     def autocast_forward(x, drop_mask=None):
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(kind, dtype=torch.bfloat16):
             feats, logits = forward(x, drop_mask)
         return feats.float(), logits.float()
 
