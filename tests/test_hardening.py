@@ -204,5 +204,5 @@ def test_a_folder_where_a_file_is_expected_says_so(tmp_path, capsys):
                                                "expected the CASME II coding .xlsx or .csv")
     from madtn_utils.preprocess.detect import make_detector
 
-    with pytest.raises(ValueError, match=r"weights file .* is a folder: expected retinaface.h5"):
+    with pytest.raises(ValueError, match=r"weights file .* is a folder: expected retinaface.pth"):
         make_detector("retinaface", weights=str(tmp_path))

@@ -219,36 +219,3 @@ def test_cuda_stacks_equal_the_runs_alone_and_options_run(domains, stacking):
         assert all(np.isfinite(r.history[["ce", "mmd2"]].to_numpy()).all() for r in out)
     assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
     assert fit_prepared  # the single-run path is what train_task runs
-
-
-def test_retinaface_keeps_tensorflow_off_the_gpu(tmp_path, monkeypatch):
-    """TensorFlow is told to see no GPU before retina-face imports it (a fake tensorflow records the order)."""
-    import sys
-    import types
-
-    from madtn_utils.preprocess.detect import RetinaFaceDetector
-
-    calls = []
-    config = types.SimpleNamespace(set_visible_devices=lambda devices, kind: calls.append(("hide", devices, kind)),
-                                   list_physical_devices=lambda kind: [], experimental=None)
-    retina = types.ModuleType("retinaface")
-
-    def attribute(name):
-        if name != "RetinaFace":
-            raise AttributeError(name)
-        calls.append(("retinaface", name))
-        return types.SimpleNamespace(detect_faces=lambda *a, **k: {})
-
-    retina.__getattr__ = attribute
-    monkeypatch.setitem(sys.modules, "tensorflow", types.SimpleNamespace(config=config))
-    monkeypatch.setitem(sys.modules, "retinaface", retina)
-    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
-    monkeypatch.setenv("DEEPFACE_HOME", str(tmp_path))
-    weights = tmp_path / ".deepface" / "weights" / "retinaface.h5"
-    weights.parent.mkdir(parents=True)
-    weights.write_bytes(b"")
-    RetinaFaceDetector()
-    assert calls[0] == ("hide", [], "GPU") and calls[1] == ("retinaface", "RetinaFace")
-    import os
-
-    assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"

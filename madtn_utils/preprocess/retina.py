@@ -113,8 +113,9 @@ class RetinaFaceDetector:
     color = True  # wants the colour frame (BGR)
 
     def __init__(self, *, weights: str | None = None, threshold: float = 0.9, upscale: bool = True, model=None):
+        path = retinaface_weights(weights) if model is None else None  # a bad path is named before any import
         retina, pth = import_retinaface()
-        self.model = model if model is not None else _load(retinaface_weights(weights), pth)
+        self.model = model if model is not None else _load(path, pth)
         self._detect = retina.detect_faces
         self.threshold, self.upscale = threshold, upscale
 
