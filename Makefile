@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c 'import sys; v = sys.version_info[:2]; assert (3, 10) <= v <= (3, 12), f"Python 3.10-3.12 needed, got {v}"'
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e '.[dev,lab]'
+	$(PY) -m pip install --quiet -e '.[dev,lab,retinaface]'
+# MTCNN's weights (facenet_pytorch/data/*.pt, read as files); --no-deps: its pins (torch<2.3, torchvision) are not ours
+	$(PY) -m pip install --quiet --no-deps facenet-pytorch==2.6.0
 	@touch $(STAMP)
 
 test: setup
