@@ -201,9 +201,11 @@ def _run_notebooks(params_file, only, run_root: Path, jobs: int, stages: dict, t
     from concurrent.futures import ThreadPoolExecutor
 
     from madtn_utils.suite.execute import execute_notebook
+    from madtn_utils.suite.baselines import baseline_tables
     from madtn_utils.suite.grid import NOTEBOOKS
+    from madtn_utils.suite.params import load_params
 
-    selected = _with_tables(only)
+    selected = _with_tables(only, baseline_tables(load_params(params_file)))
     names = list(dict.fromkeys(NOTEBOOKS[o] for o in selected if o != "baselines"))
 
     def parameters(name: str, **extra) -> dict:
@@ -230,14 +232,15 @@ def _run_notebooks(params_file, only, run_root: Path, jobs: int, stages: dict, t
             raise error
 
 
-def _with_tables(only) -> tuple[str, ...]:
-    """``only``, plus Tables 3 and 4 when the baselines are selected without either (their rows live there).
+def _with_tables(only, tables=("table3", "table4")) -> tuple[str, ...]:
+    """``only``, plus those of ``tables`` (the tables the baselines have rows in) when the baselines are selected
+    without Table 3 or 4 (their rows live there).
 
-    >>> _with_tables(("baselines",)), _with_tables(("table3", "baselines"))
-    (('baselines', 'table3', 'table4'), ('table3', 'baselines'))
+    >>> _with_tables(("baselines",)), _with_tables(("table3", "baselines")), _with_tables(("baselines",), ("table3",))
+    (('baselines', 'table3', 'table4'), ('table3', 'baselines'), ('baselines', 'table3'))
     """
     if "baselines" in only and not {"table3", "table4"} & set(only):
-        return tuple(only) + ("table3", "table4")
+        return tuple(only) + tuple(tables)
     return tuple(only)
 
 

@@ -36,10 +36,10 @@ from madtn_utils.baselines.real import LABEL_CODES, REAL_TASKS
 from madtn_utils.config import config_hash, to_dict
 from madtn_utils.suite.reference import paper_tables_3_4
 from madtn_utils.suite.spec import RunSpec, RunWarning, run_config
-from madtn_utils.train.tasks import TASKS
+from madtn_utils.train.tasks import TASKS, TASKS_TYPE_I, TASKS_TYPE_II
 
 __all__ = ["BASELINES_VERSION", "RESULTS_DIR", "REAL_DIR", "DATABASES_FEATURES", "REAL_FEATURES", "REAL_LABEL_CODES",
-           "database_tasks", "baseline_config", "baseline_hash", "file_digest", "real_config", "real_hash", "result_path",
+           "database_tasks", "baseline_tables", "baseline_config", "baseline_hash", "file_digest", "real_config", "real_hash", "result_path",
            "recorded", "collect_baselines", "baseline_long", "oracle_table", "real_table", "failures_table"]
 
 #: Bump when the baselines' computation changes, so old result files stop counting (2: issue 17's fidelity fixes).
@@ -57,6 +57,14 @@ def database_tasks(params) -> tuple[str, ...]:
     """The tasks fitted on the params' own databases: ``experiments.tasks``, or none when the params read the
     composite flow set (``data.source: composite``: no clips to compute LBP-TOP from)."""
     return () if getattr(params.data, "source", "databases") == "composite" else tuple(params.experiments.tasks)
+
+
+def baseline_tables(params) -> tuple[str, ...]:
+    """The tables (``table3``, ``table4``) that get baseline rows under ``params``: Table 3 for a TYPE-I task or the
+    real features, Table 4 for a TYPE-II task."""
+    tasks = database_tasks(params)
+    return tuple(t for t, has in (("table3", any(x in TASKS_TYPE_I for x in tasks) or params.baselines.real_features),
+                                  ("table4", any(x in TASKS_TYPE_II for x in tasks))) if has)
 
 
 def _methods_config(b) -> dict:
