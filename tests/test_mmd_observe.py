@@ -98,7 +98,9 @@ def _reference_step(feats, logits, ys, cfg):
 @pytest.mark.parametrize("kw", [{}, {"mmd_kernel": "median", "mmd_features": "l2", "control": "flip_mmd"},
                                 {"mmd_kernel": "median", "kernel_reduce": "mean"}])
 def test_history_matches_an_independent_computation(monkeypatch, domains, kw):
-    cfg = dataclasses.replace(SMALL, epochs=2, **kw)
+    # float32 forward: the check is of the statistics' code; bf16 features (autocast auto on a bf16 CPU) round the
+    # near-equal kernel values so that the float32 cancellation in MMD²_u exceeds this tolerance (7e-4 relative, seen)
+    cfg = dataclasses.replace(SMALL, epochs=2, autocast="off", **kw)
     seen, real = [], loop.objective
 
     def spy(feats, logits, ys, config):

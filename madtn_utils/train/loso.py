@@ -67,7 +67,7 @@ def loso_seed(data: DomainData, config: TrainConfig, seed: int, *, progress: boo
         if len(train.train_maps) < 2:
             raise ValueError(f"{data.name}: leaving out subject {subject} leaves {len(train.train_maps)} maps: expected >= 2")
         held = subset(data, rows)
-        prepared = dataclasses.replace(prepare_task(train, train, config), source_test_maps=None)  # no domain gap
+        prepared = dataclasses.replace(prepare_task(train, train, config, within=True), source_test_maps=None)  # no domain gap
         evaluate = torch.as_tensor(apply_components(held.test_maps, config.components)).to(prepared.device)
         result = fit_prepared(prepared, held, config, seed=seed, progress=progress, evaluate=evaluate,
                               name=f"{data.name} LOSO without {subject}")

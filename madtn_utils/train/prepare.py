@@ -126,14 +126,16 @@ def _to_device_u8(arr: np.ndarray, mask: torch.Tensor, device: torch.device) -> 
     return t.mul_(mask)  # component zeroing, once, on the device
 
 
-def prepare_task(source: DomainData, target: DomainData, config: TrainConfig, device=None) -> PreparedTask:
+def prepare_task(source: DomainData, target: DomainData, config: TrainConfig, device=None, *,
+                 within: bool = False) -> PreparedTask:
     """Validate the pair and move the source train and test maps, the source labels and the
-    target test maps to the device."""
+    target test maps to the device. ``within``: one database on both sides (the leave-one-subject-out
+    reference of :mod:`~madtn_utils.train.loso`); otherwise two different databases are expected."""
     config = as_config(config)
     for role, d in (("source", source), ("target", target)):
         if not isinstance(d, DomainData):
             raise ValueError(f"{role}: expected a DomainData, got {type(d).__name__}")
-    task = task_name(source.name, target.name) if source.name != target.name else within_task(source.name)
+    task = within_task(source.name) if within and source.name == target.name else task_name(source.name, target.name)
     if len(source.train_maps) < 2:
         raise ValueError(f"{source.name}.train_maps: expected at least 2 maps to train on, got {len(source.train_maps)}")
     if len(target.test_maps) < 2:
