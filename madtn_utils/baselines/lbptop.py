@@ -31,6 +31,16 @@ holds every parameter that changes it. The definition, exactly (R = ``radius``, 
 :func:`lbptop` takes the clip as it is; ``size`` and ``frames`` say what the clip must be, and
 :func:`resample` / :mod:`~madtn_utils.baselines.features` make it so (face crop, resize, time).
 
+**The clip: our choices, unverified.** The face crop resized to ``size`` = 112 and the clip resampled
+to ``frames`` = 10 frames (:func:`resample`, linear in time) are this project's choices: the exact
+extraction behind the published features (``../shared/real/zong-lbptop``, the benchmark's) is not
+published, and without SMIC's frames here ours cannot be compared with them. What those files show
+(the granularity of their histograms: every 1x1-block histogram is a multiple of 1/N with N = 88,440,
+88,976 or 89,512 counted voxels, the 2x2 and 8x8 blocks' N all multiples of 4): 4 centre frames per
+voxel column, i.e. 10 frames if their temporal radius is 3 like ours, over 134 x (165 to 167) centre
+pixels, i.e. crops of about 140 x 171-173 pixels, not resized to a square; ours count 106 x 106 x 4 =
+44,944 voxels. So the frame count may agree with theirs; the crop size does not.
+
 >>> clip = np.random.default_rng(0).integers(0, 256, (10, 112, 112), dtype=np.uint8)
 >>> f = lbptop(clip, LbpTopConfig())
 >>> f.shape, f.dtype, round(float(f.sum()), 6)
@@ -67,7 +77,7 @@ class LbpTopConfig:
     # Seeking_Salient_Facial_Region); the benchmark's text was not at hand
     size: int = 112
     # frames per clip: None = every frame onset->offset; an int = linear resampling in time to that many.
-    # 10: our choice (the benchmark's temporal normalisation, if any, could not be checked). One length for
+    # 10: our choice, unverified against the published features (see the module doc). One length for
     # 25, 100 and 200 fps, and needed: None needs T >= 2R+1 = 7, and SMIC-VIS/NIR clips at 25 fps can be
     # shorter (data.synth models them with 5-12 frames). 10 as the TIM10 of the SMIC baseline (Li et al.,
     # FG 2013; cited from memory, not checked)
