@@ -93,10 +93,12 @@ def _init_worker(config: PreprocessConfig, single_thread: bool = True, owner: in
         die_with_parent(owner)
     if single_thread:
         import cv2
-        import torch
 
         cv2.setNumThreads(1)
-        torch.set_num_threads(1)  # the detectors' networks: one thread per worker, as OpenCV
+        if config.detector != "haar" and config.face != "whole_frame":
+            import torch
+
+            torch.set_num_threads(1)  # the detector's network: one thread per worker, as OpenCV
     _WORKER = SampleWorker(config)
 
 

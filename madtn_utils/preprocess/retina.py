@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from madtn_utils.preprocess.detect import Face
+from madtn_utils.preprocess.boxes import Face
 
 __all__ = ["RetinaFaceDetector", "retinaface_weights", "expected_weights", "import_retinaface", "WEIGHTS_NAME"]
 
