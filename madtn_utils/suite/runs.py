@@ -7,7 +7,8 @@ trains every seed of every run with the data on the device once, the runs stacke
 run's ``out_dir``:
 
 - ``predictions.csv`` (every target sample, every seed), ``history.csv`` (per epoch and
-  seed: ``epoch, ce, mmd2, loss, median_d2``, one mean-kernel column per Gaussian
+  seed: ``epoch, ce, mmd2, loss`` (under a ``train.alignment`` other than ``mmd`` then ``align``, and for
+  ``dann`` ``grl_weight``, ``domain_acc``), ``median_d2``, one mean-kernel column per Gaussian
   (``k_sigma1`` ... or ``k_median_x0.25`` ...), ``seed``; see :mod:`madtn_utils.train.observe`);
 - with ``train.save_model: true``, ``model_seed<N>.pt`` per seed: the trained weights and what scoring
   new maps needs (:mod:`madtn_utils.train.saved`; ``madtn predict`` reads them), written atomically,
