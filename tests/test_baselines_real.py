@@ -18,8 +18,8 @@ from madtn_utils.baselines.config import BaselineParams, RealFeatures
 from madtn_utils.baselines.features import FeatureSet
 from madtn_utils.baselines.real import REAL_TASKS, load_real_features, load_real_pair
 from madtn_utils.suite.baseline_runs import fit_methods, fit_real_task
-from madtn_utils.suite.baselines import (baseline_long, baseline_tables, collect_baselines, failures_table,
-                                         real_table)
+from madtn_utils.suite.baseline_tables import failures_table, flow_table, madtn_rows, real_table
+from madtn_utils.suite.baselines import baseline_long, baseline_tables, collect_baselines
 from madtn_utils.suite.params import load_params
 from madtn_utils.suite.tables import collect_runs, table_3_4, wide
 
@@ -161,3 +161,55 @@ def test_reproduce_only_baselines_puts_the_real_rows_in_table_3_and_the_report(t
     got = collect_baselines(run, params)
     assert set(got.features) == {"databases", "real LBP-TOP"} and len(real_table(got)) == 4
     assert table_3_4(collect_runs(run), table=3, lam=2.0, baselines=baseline_long(got, table=3, tasks=["V->N"])).shape[0] > 0
+
+
+COMPOSITE = ROOT.parent / "shared" / "real" / "megc2019-composite"
+needs_flow = pytest.mark.skipif(not (COMPOSITE / "combined_3_class2_for_optical_flow.csv").is_file(),
+                                reason=f"the composite flow set is not in {COMPOSITE} (../shared/real/megc2019-composite)")
+
+
+def test_madtn_rows_sit_first_in_the_flow_table():
+    base = pd.DataFrame([{"features": "real flow", "task": t, "method": m, "accuracy": a, "mean_f1": 0.5, "failed": "",
+                          "oracle_settings": 0, "oracle_accuracy": np.nan, "oracle_best": ""}
+                         for t in ("C->H", "H->C") for m, a in (("SVM", 0.6), ("TCA", 0.7))])
+    values = pd.DataFrame([{"task": t, "variant": v, "seed": s, "accuracy": 0.5 + 0.1 * s, "mean_f1": 0.4}
+                           for t in ("C->H", "H->C", "C->S") for v in ("λ = 0", "paper kernel", "median kernel")
+                           for s in (0, 1)])
+    madtn = madtn_rows(values, {"λ = 0": "MADTN network, λ = 0", "paper kernel": "MADTN network, λ = 2"})
+    table = flow_table(base, madtn, {"C->H": 0.43, "H->C": 0.61})
+    assert list(table.method) == ["MADTN network, λ = 0", "MADTN network, λ = 2", "SVM", "TCA"] * 2
+    assert list(table.task) == ["C->H"] * 4 + ["H->C"] * 4  # no C->S: no baseline there
+    assert table.accuracy_label_free.iloc[0] == pytest.approx(0.55) and table.seeds.iloc[0] == 2
+    assert table.majority.tolist() == [0.43] * 4 + [0.61] * 4
+
+
+@needs_flow
+@pytest.mark.slow
+def test_the_baselines_fit_the_real_flow_deterministically_and_reach_the_report(tmp_path):
+    from madtn_utils.config import to_dict
+    from madtn_utils.suite.baseline_runs import composite_flow_features, fit_flow_task, run_baselines
+    from madtn_utils.suite.report import write_report
+
+    path = tmp_path / "flow.yaml"
+    path.write_text(yaml.safe_dump({"name": "flow", "jobs": 1, "output_dir": str(tmp_path), "cache_dir": str(tmp_path / "c"),
+                                    "data": {"synthetic": None, "source": "composite", "composite": {"root": str(COMPOSITE)}},
+                                    "baselines": {"methods": ["SVM", "TCA", "GFK"]}}))
+    params = load_params(path)
+    assert baseline_tables(params) == ()  # no LBP-TOP rows: the composite set has no clips
+    status = run_baselines(params, params.run_dir)
+    assert [(s["features"], s["task"], s["status"]) for s in status] == [("real flow", "C->H", "executed"),
+                                                                         ("real flow", "H->C", "executed")]
+    features = composite_flow_features(params, ["casme2", "smic-hs"])
+    assert features["casme2"].X.shape == (145, 2352) and features["smic-hs"].X.shape == (164, 2352)
+    assert 0 <= features["casme2"].X.min() and features["casme2"].X.max() <= 1
+    again = fit_flow_task(params, "C->H", features)
+    first = json.loads((params.run_dir / "baselines" / "flow" / "C-H.json").read_text())
+    for name in ("SVM", "TCA", "GFK"):
+        assert first["methods"][name]["predictions"] == again["methods"][name]["predictions"]
+    got = collect_baselines(params.run_dir, params)
+    assert set(got.features) == {"real flow"} and len(got) == 6 and got.accuracy.notna().all()
+    table = flow_table(got, None, {"C->H": 70 / 164, "H->C": 88 / 145})
+    (params.run_dir / "tables").mkdir()
+    (params.run_dir / "tables" / "baselines_flow.csv").write_text(table.to_csv(index=False))
+    html = write_report(params.run_dir, to_dict(params)).read_text()
+    assert "<h2>Real data: the classical baselines on the same flow</h2>" in html

@@ -6,7 +6,8 @@ and the target (without), predicts the target, and scores the predictions on the
 which are read there and nowhere else. Hyperparameters are the params' (``baselines:``; the methods'
 paper defaults unless replaced), never chosen on the target. With ``baselines.real_features``, the
 same fits run on the published LBP-TOP of SMIC-VIS and SMIC-NIR for V->N and N->V
-(:func:`fit_real_task`).
+(:func:`fit_real_task`); with ``data.composite``, on the flattened real flow of the composite set for
+the real-data study's tasks (:func:`fit_flow_task`, :mod:`madtn_utils.baselines.flow`).
 
 Under ``baselines.oracle: true`` every method is also fitted at each setting of its oracle grid
 (:func:`~madtn_utils.baselines.config.oracle_settings`, the label-free setting first) and the setting
@@ -32,13 +33,14 @@ from madtn_utils.baselines import make
 from madtn_utils.baselines.config import method_hparams, oracle_settings
 from madtn_utils.baselines.real import REAL_TASKS, load_real_pair
 from madtn_utils.files import write_json
-from madtn_utils.suite.baselines import (REAL_FEATURES, REAL_LABEL_CODES, baseline_hash, database_tasks, real_hash,
-                                         recorded, result_path)
-from madtn_utils.suite.params import load_domain, load_index
+from madtn_utils.suite.baselines import (DATABASES_FEATURES, FLOW_FEATURES, REAL_FEATURES, REAL_LABEL_CODES,
+                                         baseline_jobs, record_hash, recorded, result_path)
+from madtn_utils.suite.params import load_composite, load_domain, load_index
 from madtn_utils.train.metrics import classification_metrics
 from madtn_utils.train.tasks import parse_task
 
-__all__ = ["FIT_ERRORS", "task_features", "fit_methods", "fit_task", "fit_real_task", "run_baselines"]
+__all__ = ["FIT_ERRORS", "task_features", "composite_flow_features", "fit_methods", "fit_task", "fit_real_task",
+           "fit_flow_task", "run_baselines"]
 
 #: What a method may raise on a task and be recorded as failed for it (anything else stops the run).
 FIT_ERRORS = (ValueError, RuntimeError, np.linalg.LinAlgError)
@@ -53,6 +55,16 @@ def task_features(params, database: str, *, progress: bool = False):
     _, manifest, _ = load_domain(params, database, progress=progress)
     return database_features(index, manifest, params.baselines.lbptop, cache_dir=params.cache_dir,
                              jobs=params.n_jobs, progress=progress)
+
+
+def composite_flow_features(params, databases) -> dict:
+    """database -> :class:`~madtn_utils.baselines.features.FeatureSet` of the flattened real flow of the composite set
+    (``data.composite``) at the files' own 28 x 28 (:func:`~madtn_utils.baselines.flow.flow_features`)."""
+    from madtn_utils.baselines.flow import FLOW_SIZE, flow_features
+    from madtn_utils.preprocess.composite import composite_domain
+
+    index = load_composite(params)
+    return {db: flow_features(composite_domain(index.database(db), FLOW_SIZE)) for db in databases}
 
 
 def _fit_score(name: str, hparams: dict, src, tgt) -> dict:
@@ -93,32 +105,41 @@ def fit_methods(b, src, tgt) -> tuple[dict, dict]:
     return methods, oracle
 
 
+def _record(params, features: str, task: str, src, tgt) -> dict:
+    methods, oracle = fit_methods(params.baselines, src, tgt)
+    return {"task": task, "features": features, "baseline_hash": record_hash(params, features, task),
+            "n_source": len(src.labels), "n_target": len(tgt.labels), "target_sample_ids": list(tgt.sample_ids),
+            "methods": methods, "oracle": oracle}
+
+
 def fit_task(params, task: str, features: dict) -> dict:
     """The record of ``task`` on the params' databases; ``features``: database -> FeatureSet (at least the task's)."""
     s_db, t_db = parse_task(task)
-    src, tgt = features[s_db], features[t_db]
-    methods, oracle = fit_methods(params.baselines, src, tgt)
-    return {"task": task, "baseline_hash": baseline_hash(params, task), "n_source": len(src.labels),
-            "n_target": len(tgt.labels), "target_sample_ids": list(tgt.sample_ids), "methods": methods, "oracle": oracle}
+    return _record(params, DATABASES_FEATURES, task, features[s_db], features[t_db])
 
 
 def fit_real_task(params, task: str, features: dict) -> dict:
     """The record of the real task ``task`` (V->N or N->V); ``features``: :func:`~madtn_utils.baselines.real.load_real_pair`."""
     s_key, t_key = REAL_TASKS[task]
-    src, tgt = features[s_key], features[t_key]
-    methods, oracle = fit_methods(params.baselines, src, tgt)
     files = params.baselines.real_features
-    return {"task": task, "features": REAL_FEATURES, "baseline_hash": real_hash(params, task),
-            "files": {"vis": files.vis, "nir": files.nir}, "label_codes": REAL_LABEL_CODES,
-            "n_source": len(src.labels), "n_target": len(tgt.labels), "target_sample_ids": list(tgt.sample_ids),
-            "methods": methods, "oracle": oracle}
+    return {**_record(params, REAL_FEATURES, task, features[s_key], features[t_key]),
+            "files": {"vis": files.vis, "nir": files.nir}, "label_codes": REAL_LABEL_CODES}
 
 
-def _fit_timed(params, job: tuple[bool, str], features: dict) -> tuple[tuple[bool, str], dict, float]:
+def fit_flow_task(params, task: str, features: dict) -> dict:
+    """The record of ``task`` on the real flow; ``features``: :func:`composite_flow_features` (at least the task's)."""
+    s_db, t_db = parse_task(task)
+    return {**_record(params, FLOW_FEATURES, task, features[s_db], features[t_db]),
+            "composite": params.data.composite.root}
+
+
+_FIT = {DATABASES_FEATURES: fit_task, REAL_FEATURES: fit_real_task, FLOW_FEATURES: fit_flow_task}
+
+
+def _fit_timed(params, job: tuple[str, str], features: dict) -> tuple[tuple[str, str], dict, float]:
     t0 = time.perf_counter()
-    real, task = job
-    record = fit_real_task(params, task, features) if real else fit_task(params, task, features)
-    return job, record, round(time.perf_counter() - t0, 2)
+    kind, task = job
+    return job, _FIT[kind](params, task, features), round(time.perf_counter() - t0, 2)
 
 
 def _init_worker(owner: int) -> None:
@@ -127,20 +148,14 @@ def _init_worker(owner: int) -> None:
     die_with_parent(owner)
 
 
-def _jobs(params, run_root) -> tuple[list, list]:
-    """``(every job, the jobs not done)``; a job is ``(real, task)``."""
-    jobs = [(False, t) for t in database_tasks(params)]
-    if params.baselines.real_features is not None:
-        jobs += [(True, t) for t in REAL_TASKS]
-    want = {job: real_hash(params, job[1]) if job[0] else baseline_hash(params, job[1]) for job in jobs}
-    todo = [job for job in jobs if (recorded(result_path(run_root, job[1], real=job[0])) or {}).get("baseline_hash") != want[job]]
-    return jobs, todo
+def _inputs_of(kind: str, task: str) -> tuple[str, ...]:
+    return REAL_TASKS[task] if kind == REAL_FEATURES else parse_task(task)
 
 
 def run_baselines(params, run_root, *, jobs: int | None = None, progress: bool = False) -> list[dict]:
     """Fit and score the baselines of every task not finished under ``params`` (resume), in ``jobs`` worker
-    processes (default: the params' jobs; each fit uses one BLAS thread); one status per task, database tasks
-    first, then the real ones (``"features": "real LBP-TOP"``).
+    processes (default: the params' jobs; each fit uses one BLAS thread); one status per ``(features, task)`` of
+    :func:`~madtn_utils.suite.baselines.baseline_jobs`, in that order.
 
     Each task's file is written (atomically) as soon as the task is done, so an interruption keeps them.
     """
@@ -149,19 +164,20 @@ def run_baselines(params, run_root, *, jobs: int | None = None, progress: bool =
 
     from tqdm.auto import tqdm
 
-    every, todo = _jobs(params, run_root)
-    status = {job: {"task": job[1], "features": REAL_FEATURES if job[0] else "databases", "status": "done before",
-                    "seconds": 0.0} for job in every}
-    databases = sorted({db for real, t in todo if not real for db in parse_task(t)})
-    features = {db: task_features(params, db, progress=progress) for db in databases}
-    if any(real for real, _ in todo):
-        features.update(load_real_pair(params.baselines.real_features))
+    every = baseline_jobs(params)
+    todo = [job for job in every if (recorded(result_path(run_root, job[1], job[0])) or {}).get("baseline_hash")
+            != record_hash(params, *job)]
+    status = {job: {"task": job[1], "features": job[0], "status": "done before", "seconds": 0.0} for job in every}
+    need = {kind: sorted({k for kd, t in todo if kd == kind for k in _inputs_of(kd, t)}) for kind in _FIT}
+    features = {DATABASES_FEATURES: {db: task_features(params, db, progress=progress) for db in need[DATABASES_FEATURES]},
+                REAL_FEATURES: load_real_pair(params.baselines.real_features) if need[REAL_FEATURES] else {},
+                FLOW_FEATURES: composite_flow_features(params, need[FLOW_FEATURES]) if need[FLOW_FEATURES] else {}}
 
     def inputs(job):
-        return {k: features[k] for k in (REAL_TASKS[job[1]] if job[0] else parse_task(job[1]))}
+        return {k: features[job[0]][k] for k in _inputs_of(*job)}
 
     def done(job, record, seconds):
-        write_json(result_path(run_root, job[1], real=job[0]), record)
+        write_json(result_path(run_root, job[1], job[0]), record)
         status[job].update(status="executed", seconds=seconds)
         bar.update()
 

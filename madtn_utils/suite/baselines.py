@@ -1,23 +1,26 @@
-"""The baseline rows of Tables 3 and 4 and the real-feature rows: what their records are, and the tables.
+"""The baseline records and the baseline rows of Tables 3 and 4.
 
 Notebook 08 fits them (:mod:`madtn_utils.suite.baseline_runs`): every selected method of
-:mod:`madtn_utils.baselines`, label-free, on
+:mod:`madtn_utils.baselines`, label-free, on three feature sets (the ``features`` of a record):
 
-- the LBP-TOP features of the params' databases, for every task of ``experiments.tasks``
+- ``databases``: the LBP-TOP features of the params' databases, for every task of ``experiments.tasks``
   (:func:`database_tasks`; none when the params read the composite flow set only), one record
-  ``<run>/baselines/<task>.json``;
-- with ``baselines.real_features``, the LBP-TOP features Zong et al. published for SMIC-VIS and
-  SMIC-NIR (:mod:`madtn_utils.baselines.real`), for V->N and N->V, one record
-  ``<run>/baselines/real/<task>.json``: the "[ours, real LBP-TOP]" rows of Table 3.
+  ``<run>/baselines/<task>.json``: the "[ours]" rows of Tables 3 and 4;
+- ``real LBP-TOP``: with ``baselines.real_features``, the LBP-TOP features Zong et al. published for
+  SMIC-VIS and SMIC-NIR (:mod:`madtn_utils.baselines.real`), for V->N and N->V, records
+  ``<run>/baselines/real/<task>.json``: the "[ours, real LBP-TOP]" rows of Table 3;
+- ``real flow``: with ``data.composite``, the flattened real optical flow of the composite set
+  (:mod:`madtn_utils.baselines.flow`), for the real-data study's tasks, records
+  ``<run>/baselines/flow/<task>.json``: beside MADTN's network in the report's real-data section.
 
 Under ``baselines.oracle: true`` each method is also swept over its oracle grid and the setting
 with the best *target* accuracy kept (the audit; never a row of Tables 3 and 4). A method that
 raises on a task is recorded as failed, with its message, and the others go on.
 
-Each record holds its hash (:func:`baseline_hash`, :func:`real_hash`: everything that determines
-its numbers, with :data:`BASELINES_VERSION`); :func:`collect_baselines` reads the records of the
-params at hand only. Tables: :func:`baseline_long` (Tables 3-4), :func:`oracle_table` (the audit),
-:func:`real_table` ("Baselines on real features"), :func:`failures_table`.
+Each record holds its hash (:func:`record_hash`: everything that determines its numbers, with
+:data:`BASELINES_VERSION`); :func:`collect_baselines` reads the records of the params at hand only.
+Tables here: :func:`baseline_long` (Tables 3-4) and :func:`oracle_table` (the audit); the others in
+:mod:`madtn_utils.suite.baseline_tables`.
 """
 
 from __future__ import annotations
@@ -34,20 +37,21 @@ import pandas as pd
 from madtn_utils.baselines.config import method_hparams, oracle_settings
 from madtn_utils.baselines.real import LABEL_CODES, REAL_TASKS
 from madtn_utils.config import config_hash, to_dict
-from madtn_utils.suite.reference import paper_tables_3_4
 from madtn_utils.suite.spec import RunSpec, RunWarning, run_config
 from madtn_utils.train.tasks import TASKS, TASKS_TYPE_I, TASKS_TYPE_II
 
-__all__ = ["BASELINES_VERSION", "RESULTS_DIR", "REAL_DIR", "DATABASES_FEATURES", "REAL_FEATURES", "REAL_LABEL_CODES",
-           "database_tasks", "baseline_tables", "baseline_config", "baseline_hash", "file_digest", "real_config", "real_hash", "result_path",
-           "recorded", "collect_baselines", "baseline_long", "oracle_table", "real_table", "failures_table"]
+__all__ = ["BASELINES_VERSION", "RESULTS_DIR", "KINDS", "DATABASES_FEATURES", "REAL_FEATURES", "FLOW_FEATURES",
+           "REAL_LABEL_CODES", "database_tasks", "flow_tasks", "baseline_jobs", "baseline_tables", "baseline_config",
+           "baseline_hash", "file_digest", "real_config", "flow_config", "record_hash", "result_path", "recorded",
+           "collect_baselines", "baseline_long", "oracle_table"]
 
 #: Bump when the baselines' computation changes, so old result files stop counting (2: issue 17's fidelity fixes).
 BASELINES_VERSION = 2
 RESULTS_DIR = "baselines"
-REAL_DIR = "real"
-#: The ``features`` of a collected row: the params' databases, or the published real LBP-TOP.
-DATABASES_FEATURES, REAL_FEATURES = "databases", "real LBP-TOP"
+#: The ``features`` of a record: the params' databases, the published real LBP-TOP, the composite set's real flow.
+DATABASES_FEATURES, REAL_FEATURES, FLOW_FEATURES = "databases", "real LBP-TOP", "real flow"
+#: Each kind of features -> the folder of its records under ``<run>/baselines``.
+KINDS = {DATABASES_FEATURES: "", REAL_FEATURES: "real", FLOW_FEATURES: "flow"}
 _SOURCES = {DATABASES_FEATURES: "ours", REAL_FEATURES: "ours, real LBP-TOP"}  # the rows' labels in Tables 3-4
 #: What the real rows' label codes mean (recorded in each real record; see :mod:`madtn_utils.baselines.real`).
 REAL_LABEL_CODES = {str(code - 1): f"code {code}: {meaning}" for code, meaning in LABEL_CODES.items()}
@@ -57,6 +61,23 @@ def database_tasks(params) -> tuple[str, ...]:
     """The tasks fitted on the params' own databases: ``experiments.tasks``, or none when the params read the
     composite flow set (``data.source: composite``: no clips to compute LBP-TOP from)."""
     return () if getattr(params.data, "source", "databases") == "composite" else tuple(params.experiments.tasks)
+
+
+def flow_tasks(params) -> tuple[str, ...]:
+    """The tasks fitted on the real flow: the real-data study's (``experiments.real_tasks``, or every ordered pair of
+    the databases present in ``data.composite``); none without ``data.composite``."""
+    if getattr(params.data, "composite", None) is None:
+        return ()
+    from madtn_utils.suite.grid import real_tasks
+
+    return tuple(real_tasks(params))
+
+
+def baseline_jobs(params) -> list[tuple[str, str]]:
+    """Every ``(features, task)`` fitted under ``params``: the databases' tasks, the real LBP-TOP's, the real flow's."""
+    jobs = [(DATABASES_FEATURES, t) for t in database_tasks(params)]
+    jobs += [(REAL_FEATURES, t) for t in REAL_TASKS] if params.baselines.real_features is not None else []
+    return jobs + [(FLOW_FEATURES, t) for t in flow_tasks(params)]
 
 
 def baseline_tables(params) -> tuple[str, ...]:
@@ -83,7 +104,7 @@ def baseline_config(params, task: str) -> dict:
 
 def baseline_hash(params, task: str) -> str:
     """The hash of :func:`baseline_config`."""
-    return config_hash(baseline_config(params, task))
+    return record_hash(params, DATABASES_FEATURES, task)
 
 
 @functools.lru_cache(maxsize=8)
@@ -112,15 +133,27 @@ def real_config(params, task: str) -> dict:
             "methods": _methods_config(params.baselines), "oracle": params.baselines.oracle, "version": BASELINES_VERSION}
 
 
-def real_hash(params, task: str) -> str:
-    """The hash of :func:`real_config`."""
-    return config_hash(real_config(params, task))
+def flow_config(params, task: str) -> dict:
+    """Everything that determines the real-flow numbers of ``task``: the composite set (root, reader versions), the
+    methods' settings and :data:`BASELINES_VERSION`."""
+    from madtn_utils.baselines.flow import FLOW_VERSION
+    from madtn_utils.preprocess.composite import COMPOSITE_VERSION
+
+    return {"task": task, "features": FLOW_FEATURES, "composite": params.data.composite.root,
+            "composite_version": COMPOSITE_VERSION, "flow_version": FLOW_VERSION,
+            "methods": _methods_config(params.baselines), "oracle": params.baselines.oracle, "version": BASELINES_VERSION}
 
 
-def result_path(run_root, task: str, *, real: bool = False) -> Path:
-    """Where the record of ``task`` lives: ``baselines/<task>.json``, or ``baselines/real/<task>.json``."""
-    folder = Path(run_root) / RESULTS_DIR / (REAL_DIR if real else "")
-    return folder / f"{task.replace('->', '-')}.json"
+def record_hash(params, features: str, task: str) -> str:
+    """The hash of the config of ``task`` on ``features`` (:func:`baseline_config`, :func:`real_config`,
+    :func:`flow_config`)."""
+    config = {DATABASES_FEATURES: baseline_config, REAL_FEATURES: real_config, FLOW_FEATURES: flow_config}[features]
+    return config_hash(config(params, task))
+
+
+def result_path(run_root, task: str, features: str = DATABASES_FEATURES) -> Path:
+    """Where the record of ``task`` on ``features`` lives: ``baselines/[real/ | flow/]<task>.json``."""
+    return Path(run_root) / RESULTS_DIR / KINDS[features] / f"{task.replace('->', '-')}.json"
 
 
 def recorded(path: Path) -> dict | None:
@@ -131,12 +164,6 @@ def recorded(path: Path) -> dict | None:
         return None
 
 
-def _expected(params, rec: dict, real: bool) -> str | None:
-    """The hash ``rec`` must hold to count under ``params`` (None: its task is not one of the params')."""
-    task = rec.get("task")
-    if real:
-        return real_hash(params, task) if params.baselines.real_features is not None and task in REAL_TASKS else None
-    return baseline_hash(params, task) if task in database_tasks(params) else None
 
 
 def collect_baselines(run_root, params) -> pd.DataFrame:
@@ -145,15 +172,16 @@ def collect_baselines(run_root, params) -> pd.DataFrame:
     are named in a :class:`RunWarning` and left out."""
     rows, stale = [], []
     root = Path(run_root) / RESULTS_DIR
-    for real, folder in ((False, root), (True, root / REAL_DIR)):
-        for path in sorted(folder.glob("*.json")):
-            rec = recorded(path)
-            if rec is None or _expected(params, rec, real) is None or rec.get("baseline_hash") != _expected(params, rec, real):
+    jobs = set(baseline_jobs(params))
+    for features, folder in KINDS.items():
+        for path in sorted((root / folder).glob("*.json")):
+            rec = recorded(path) or {}
+            if (features, rec.get("task")) not in jobs or rec.get("baseline_hash") != record_hash(params, features, rec["task"]):
                 stale.append(str(path.relative_to(root)))
                 continue
             for name, m in rec["methods"].items():
                 o = rec["oracle"].get(name, {})
-                rows.append({"features": REAL_FEATURES if real else DATABASES_FEATURES, "task": rec["task"], "method": name,
+                rows.append({"features": features, "task": rec["task"], "method": name,
                              **{k: m.get(k, np.nan) for k in ("accuracy", "mean_f1", "uar")}, "failed": m.get("failed", ""),
                              "seconds": m["seconds"], "n_target": rec["n_target"],
                              "hparams": json.dumps(m["hparams"], sort_keys=True),
@@ -220,42 +248,3 @@ def oracle_table(baselines: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat([t.drop(columns="_t"), avg], ignore_index=True)
     out = out.assign(_m=out["method"].map(methods.index), _a=out["task"].eq("Average")).sort_values(["_m", "_a"], kind="stable")
     return out.drop(columns=["_m", "_a"]).reset_index(drop=True)
-
-
-def real_table(baselines: pd.DataFrame) -> pd.DataFrame:
-    """"Baselines on real features": per method and real task, label-free and oracle accuracy (fractions) and
-    mean F1, oracle − label-free, and the paper's numbers (Table 3); empty without real records."""
-    got = baselines[baselines.get("features", DATABASES_FEATURES) == REAL_FEATURES]
-    paper = paper_tables_3_4().set_index(["method", "task"])
-    rows = []
-    for _, r in got.iterrows():
-        ref = paper.loc[(r["method"], r["task"])] if (r["method"], r["task"]) in paper.index else None
-        oracle = r["oracle_accuracy"] if r["oracle_settings"] > 0 else np.nan
-        rows.append({"method": r["method"], "task": r["task"], "accuracy_label_free": r["accuracy"],
-                     "accuracy_oracle": oracle, "accuracy_oracle_minus_label_free": oracle - r["accuracy"],
-                     "accuracy_paper": np.nan if ref is None else ref["accuracy_percent"] / 100,
-                     "mean_f1_label_free": r["mean_f1"], "mean_f1_oracle": r["oracle_mean_f1"] if r["oracle_settings"] > 0 else np.nan,
-                     "mean_f1_paper": np.nan if ref is None else ref["mean_f1"],
-                     "oracle_settings": int(r["oracle_settings"]), "oracle_best": r["oracle_best"], "failed": r["failed"]})
-    cols = ["method", "task", "accuracy_label_free", "accuracy_oracle", "accuracy_oracle_minus_label_free", "accuracy_paper",
-            "mean_f1_label_free", "mean_f1_oracle", "mean_f1_paper", "oracle_settings", "oracle_best", "failed"]
-    out = pd.DataFrame(rows, columns=cols)
-    order = list(dict.fromkeys(baselines["method"]))
-    out = out.assign(_m=out["method"].map(order.index), _t=out["task"].map(list(REAL_TASKS).index))
-    return out.sort_values(["_m", "_t"], kind="stable").drop(columns=["_m", "_t"]).reset_index(drop=True)
-
-
-def failures_table(baselines: pd.DataFrame) -> pd.DataFrame:
-    """One line per method and task that failed: the label-free fit (its message), or settings of its oracle grid
-    (how many, and the first message)."""
-    rows = []
-    for _, r in baselines.iterrows():
-        if r["failed"]:
-            rows.append({"features": r["features"], "task": r["task"], "method": r["method"], "fit": "label-free",
-                         "message": r["failed"]})
-        if r["oracle_failed"]:
-            rows.append({"features": r["features"], "task": r["task"], "method": r["method"],
-                         "fit": f"oracle: {int(r['oracle_failed'])} of {int(r['oracle_settings'])} settings",
-                         "message": r["oracle_failure"]})
-    return pd.DataFrame(rows, columns=["features", "task", "method", "fit", "message"])
-
