@@ -29,6 +29,11 @@ The weights are the released MTCNN's, as converted for PyTorch and shipped (2 MB
 facenet-pytorch 2.6.0 wheel, ``facenet_pytorch/data/{pnet,rnet,onet}.pt``: installed with
 ``pip install --no-deps facenet-pytorch==2.6.0`` and read from the installed distribution's file
 list (:func:`weights_file`), never by importing that package (its ``__init__`` needs torchvision).
+Checked once, outside the project, against facenet-pytorch's own cascade (torchvision stubbed) on
+52 real apex crops given a border, colour and gray: the same face found or missed on 96 % of the
+104 images, best boxes at IoU 0.94 median (min 0.81). Without the border they differ more: that
+cascade stretches the in-image part of a box that reaches past the image, where the authors' code
+(and ours) pads it with zeros.
 
 >>> nms(np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30.]]), np.array([0.9, 0.8, 0.7]), 0.5).tolist()
 [0, 2]
