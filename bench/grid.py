@@ -92,6 +92,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="default: the params' train.epochs")
     ap.add_argument("--random", type=int, nargs=2, metavar=("N_SOURCE", "N_TARGET"), default=None)
     ap.add_argument("--channels-last", action="store_true", help="train.channels_last for both ways")
+    ap.add_argument("--only", default="table5,fig6", help="the outputs whose runs of --task are timed (e.g. real)")
     args = ap.parse_args(argv)
 
     from madtn_utils.suite.grid import grid_for
@@ -107,22 +108,24 @@ def main(argv=None) -> int:
                "train.channels_last": args.channels_last or None}
     params = override(load_params(args.params), {k: v for k, v in changes.items() if v is not None})
     task = args.task or params.experiments.lambda_tasks[0]
-    specs = [s for s in grid_for(params, ("table5", "fig6")) if s.task == task]
+    specs = [s for s in grid_for(params, tuple(args.only.split(","))) if s.task == task]
     if not specs:
-        raise SystemExit(f"--task {task}: expected a task of experiments.ablation_tasks or lambda_tasks")
+        raise SystemExit(f"--task {task}: expected a task with runs in --only {args.only}")
+    size = params.data.composite.map_size if params.data.source == "composite" else params.preprocess.map_size
     runs = []
     for s in specs:
         cfg = dataclasses.replace(spec_params(params, s).train, lam=s.lam, components=s.components)
         runs.append((cfg, list(params.seeds), f"{task} λ={s.lam:g} {s.components}"))
     src_db, tgt_db = parse_task(task)
     if args.random:
-        src, tgt = _random_domains(src_db, tgt_db, *args.random, params.preprocess.map_size)
+        src, tgt = _random_domains(src_db, tgt_db, *args.random, size)
     else:
-        src, tgt = load_domain(params, src_db)[0], load_domain(params, tgt_db)[0]
+        src_p = spec_params(params, specs[0])  # the runs' data (real runs read the composite set)
+        src, tgt = load_domain(src_p, src_db)[0], load_domain(src_p, tgt_db)[0]
     members = prepare_members(src, tgt, runs)
     cfg = members[0].config
     print(f"{task}: {len(specs)} runs x {len(params.seeds)} seeds = {len(members)} trainings; {len(src.train_maps)} source "
-          f"maps, {len(tgt.test_maps)} target maps, {params.preprocess.map_size} px, widths {list(cfg.widths)}, fc "
+          f"maps, {len(tgt.test_maps)} target maps, {size} px, widths {list(cfg.widths)}, fc "
           f"{cfg.fc_dim}, {cfg.epochs} epochs, batch {cfg.batch_size}; stacking {args.stacking}; "
           f"{cfg.cpu_threads or torch.get_num_threads()} thread(s); device {members[0].prepared.device}", flush=True)
 

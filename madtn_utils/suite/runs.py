@@ -16,7 +16,9 @@ run's ``out_dir``:
 - ``metrics.json`` last, atomically: per-seed metrics (with the domain gap as ``gap_*``,
   :func:`per_seed_record`), mean ± std over seeds (``summary``, with
   ``summary["domain_gap"]``), the summed confusion matrix, the resolved params and the
-  device. A run folder counts as finished only when its ``metrics.json`` exists.
+  device, ``predictions_sha256`` (the content hash of ``predictions.csv``: tables score that file,
+  :mod:`madtn_utils.suite.scores`) and ``code`` (:func:`~madtn_utils.suite.version.code_version`).
+  A run folder counts as finished only when its ``metrics.json`` exists.
 
 The runs of one call share the data: their params (after their overrides) must agree on
 ``data`` and ``preprocess``. Every output folder is checked writable before any training; a
@@ -40,6 +42,8 @@ from madtn_utils.config import to_dict
 from madtn_utils.files import atomic_write_bytes, writable_dir, write_json
 from madtn_utils.preprocess.domain import CLASSES
 from madtn_utils.suite.params import RunParams, load_domain
+from madtn_utils.suite.scores import PREDICTIONS_FILE, predictions_sha256
+from madtn_utils.suite.version import code_version
 from madtn_utils.suite.spec import METRICS_FILE, RunSpec, RunWarning, run_config, run_hash, run_slug, spec_params
 from madtn_utils.train.tasks import parse_task, resolve_task
 from madtn_utils.train.gap import GAP_METHOD, summarize_gap
@@ -128,8 +132,8 @@ def train_runs(params: RunParams, *, source: str, target: str, runs, seeds=None,
             "summary": run_summary(results), "domain_gap_method": GAP_METHOD, "warnings": notes,
             "per_seed": per_seed,
             "device": str(device), "device_info": device_info(device, cfg),
-            "stacking": {"engine": resolve_stacking(cfg, device), "runs": len(specs), "trainings": len(flat)},
-            "host": platform.node(),
+            "stacking": {"engine": resolve_stacking(cfg, device, int(src.train_maps.shape[-1])), "runs": len(specs), "trainings": len(flat)},
+            "host": platform.node(), "code": code_version(),
             "seconds": {"data": round(t_data, 3), "train": round(sum(r.seconds for r in results), 3)},
             "preprocess_cache": {src_db: src_info["folder"], tgt_db: tgt_info["folder"]},
             "run_config": run_config(run_params, spec), "train_config": to_dict(cfg), "params": to_dict(p),
@@ -166,10 +170,11 @@ def check_out_dir(out_dir: str | Path) -> Path:
 
 def save_run(out: Path, preds: pd.DataFrame, hist: pd.DataFrame, record: dict, models: dict | None = None) -> None:
     """Write the saved weights (``models``: file name -> bytes), predictions, history, then ``metrics.json``
-    (last, atomically). On a write error nothing finished is lost: the files go to a fresh rescue folder
+    (last, atomically), with the predictions' content hash put in ``record`` as ``predictions_sha256``. On a write error nothing finished is lost: the files go to a fresh rescue folder
     under the system temp dir, named in the error."""
-    files = {**(models or {}), "predictions.csv": preds.to_csv(index=False).encode(),
+    files = {**(models or {}), PREDICTIONS_FILE: preds.to_csv(index=False).encode(),
              "history.csv": hist.to_csv(index=False).encode()}
+    record["predictions_sha256"] = predictions_sha256(files[PREDICTIONS_FILE])  # what tables check and score
     try:
         for name, data in files.items():
             atomic_write_bytes(out / name, data)

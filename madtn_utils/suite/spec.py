@@ -18,16 +18,13 @@ from pathlib import Path
 from madtn_utils.config import config_hash, to_dict
 from madtn_utils.preprocess.domain import COMPONENTS
 from madtn_utils.suite.params import RunParams, override
+from madtn_utils.suite.scores import RunWarning, verified_record
 from madtn_utils.train.tasks import parse_task
 
 __all__ = ["METRICS_FILE", "RunSpec", "RunWarning", "run_slug", "spec_params", "run_config", "run_hash",
            "recorded_hash", "matching_records", "spec_of_record", "data_overrides", "group_key"]
 
 METRICS_FILE = "metrics.json"
-
-
-class RunWarning(UserWarning):
-    """Something about a run's data that its numbers depend on (e.g. a class missing from the target)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,11 +106,13 @@ def run_config(params: RunParams, spec: RunSpec) -> dict:
     the training config with the run's λ and components (less ``save_model``, and less ``alignment`` at
     its default ``mmd``: :func:`~madtn_utils.train.hparams.hashed_fields`) and
     :data:`~madtn_utils.train.hparams.TRAIN_VERSION` (the training code's numbers: results of an
-    older version never count as finished), the task and the seeds. Not in
+    older version never count as finished), the package's release (:data:`~madtn_utils.suite.version.PACKAGE_VERSION`:
+    runs of another release are redone; the git commit is recorded, not hashed), the task and the seeds. Not in
     it: the run name, folders, ``jobs`` (they do not change a number). The device is in
     it as written in the params (``auto`` stays ``auto``).
     """
     from madtn_utils.preprocess.cache import PREPROCESS_VERSION
+    from madtn_utils.suite.version import PACKAGE_VERSION
     from madtn_utils.train.hparams import TRAIN_VERSION, hashed_fields
 
     from madtn_utils.train.runtime import resolve_autocast
@@ -121,20 +120,36 @@ def run_config(params: RunParams, spec: RunSpec) -> dict:
     params = spec_params(params, spec)
     cfg = dataclasses.replace(params.train, lam=float(spec.lam), components=spec.components)
     cfg = dataclasses.replace(cfg, autocast=resolve_autocast(cfg, _device_kind(cfg.device)))  # what runs, not "auto"
+    cfg = _resolved_stacking(params, cfg)
     data = to_dict(params.data)
     if data.pop("source") == "composite":  # the composite set's flow files: its root and map size, nothing else
         from madtn_utils.preprocess.composite import COMPOSITE_VERSION
 
         return {"task": spec.task, "seeds": [int(s) for s in params.seeds],
                 "data": {"source": "composite", "composite": data["composite"]}, "preprocess": None,
-                "composite_version": COMPOSITE_VERSION, "train": hashed_fields(cfg), "train_version": TRAIN_VERSION}
+                "composite_version": COMPOSITE_VERSION, "train": hashed_fields(cfg), "train_version": TRAIN_VERSION,
+                "package_version": PACKAGE_VERSION}
     data.pop("composite")  # not read by these runs (and absent from the hashes made before it existed)
     # synthetic: size and seed make byte-identical databases wherever they are written; real: the roots
     unused = (("synthetic_dir", "casme2_root", "casme2_coding", "smic_root") if data["synthetic"]
               else ("synthetic_dir", "synthetic_seed", "shift"))
     data = {k: v for k, v in data.items() if k not in unused}
     return {"task": spec.task, "seeds": [int(s) for s in params.seeds], "data": data,
-            "preprocess": to_dict(params.preprocess), "preprocess_version": PREPROCESS_VERSION, "train": hashed_fields(cfg), "train_version": TRAIN_VERSION}
+            "preprocess": to_dict(params.preprocess), "preprocess_version": PREPROCESS_VERSION, "train": hashed_fields(cfg), "train_version": TRAIN_VERSION,
+            "package_version": PACKAGE_VERSION}
+
+
+def _resolved_stacking(params: RunParams, cfg):
+    """``cfg`` with ``stacking: auto`` written as the engine it resolves to where that is not what ``auto`` meant
+    before the CPU's size rule (``loop`` on the CPU), so those runs hash apart and older runs keep their hashes."""
+    from madtn_utils.train.stacked import resolve_stacking
+
+    kind = _device_kind(cfg.device)
+    size = params.data.composite.map_size if params.data.source == "composite" else params.preprocess.map_size
+    engine = resolve_stacking(cfg, kind, size)
+    if cfg.stacking == "auto" and kind == "cpu" and engine != "loop":
+        return dataclasses.replace(cfg, stacking=engine)
+    return cfg
 
 
 def _device_kind(device: str) -> str:
@@ -167,23 +182,35 @@ def recorded_hash(folder: str | Path) -> str | None:
 
 
 def matching_records(run_root: str | Path, params: RunParams | None = None) -> list[dict]:
-    """The ``metrics.json`` records under ``run_root/runs/*/``, in folder order.
+    """The ``metrics.json`` records under ``run_root/runs/*/``, in folder order, each with its numbers computed from
+    its ``predictions.csv`` (:func:`~madtn_utils.suite.scores.verified_record`: ``per_seed`` and ``summary``;
+    ValueError naming the file when the predictions do not back the run).
 
     With ``params``, only runs made with exactly these settings (recorded ``run_hash`` equal to
     :func:`run_hash` of the run's task, λ and components under ``params``) are returned, and the
-    others are named in a :class:`RunWarning`: results of other settings never enter a table.
+    others are named in a :class:`RunWarning`: results of other settings never enter a table. Runs made
+    by other training code than this checkout's (:func:`~madtn_utils.suite.version.other_code`) are kept,
+    named in a :class:`RunWarning`, and carry the reason as ``other_code``.
     """
-    records, stale = [], []
+    from madtn_utils.suite.version import other_code
+
+    records, stale, other = [], [], []
     for path in sorted(Path(run_root).glob(f"runs/*/{METRICS_FILE}")):
         rec = json.loads(path.read_text())
         if params is not None:
             if rec.get("run_hash") != run_hash(params, spec_of_record(rec)):
                 stale.append(path.parent.name)
                 continue
-        records.append({**rec, "run": path.parent.name})
+        rec = verified_record({**rec, "run": path.parent.name}, path.parent)
+        rec["other_code"] = other_code(rec)
+        other += [f"{path.parent.name} ({rec['other_code']})"] if rec["other_code"] else []
+        records.append(rec)
     if stale:
         warnings.warn(f"{run_root}: {len(stale)} run(s) were made with other settings and are left out "
                       f"(rerun them with `madtn reproduce`): {', '.join(stale)}", RunWarning, stacklevel=2)
+    if other and params is not None:
+        warnings.warn(f"{run_root}: {len(other)} run(s) were made by other training code than this checkout's and "
+                      f"count as they are (delete a folder to redo it): {', '.join(other)}", RunWarning, stacklevel=2)
     return records
 
 

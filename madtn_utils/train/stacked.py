@@ -20,7 +20,8 @@ member, each what the member gives trained alone by :func:`~madtn_utils.train.lo
 - ``runs``: as ``seeds``, with every run of the call whose config agrees on everything but λ,
   the components, the control and the normalisation (:func:`stack_key`) in one stack: fewer,
   larger stacks, but a run's last bits then depend on which runs were pending beside it;
-- ``auto``: ``loop`` on the CPU, ``seeds`` on CUDA.
+- ``auto``: ``seeds`` on CUDA; on the CPU ``seeds`` for inputs up to :data:`CPU_SEEDS_MAX_SIZE` px (a step
+  there is small and per-step overhead dominates) and ``loop`` above (measured: README, Benchmarks).
 
 ``train.alignment``: ``mmd``, ``coral`` and ``jmmd`` stack (their losses are computed for all the
 members at once, :func:`~madtn_utils.train.stacked_net.stacked_objective`). ``dann`` always trains
@@ -53,8 +54,10 @@ the stack reports a result (a failing run stops the grid anyway).
 True
 >>> stack_key(TrainConfig()) == stack_key(TrainConfig(mmd_kernel="median"))
 False
->>> resolve_stacking(TrainConfig(), torch.device("cpu")), resolve_stacking(TrainConfig(), torch.device("cuda"))
+>>> resolve_stacking(TrainConfig(), torch.device("cpu"), 48), resolve_stacking(TrainConfig(), torch.device("cuda"))
 ('loop', 'seeds')
+>>> resolve_stacking(TrainConfig(), "cpu", 28)
+'seeds'
 >>> resolve_stacking(TrainConfig(alignment="dann", stacking="runs"), torch.device("cuda"))
 'loop'
 """
@@ -79,7 +82,7 @@ from madtn_utils.train.runtime import run_context, train_forward
 from madtn_utils.train.stacked_net import StackedNet, stacked_objective
 from madtn_utils.train.streams import run_streams
 
-__all__ = ["Member", "PER_MEMBER", "stack_key", "resolve_stacking", "prepare_members", "fit_stacked"]
+__all__ = ["Member", "PER_MEMBER", "CPU_SEEDS_MAX_SIZE", "stack_key", "resolve_stacking", "prepare_members", "fit_stacked"]
 
 #: TrainConfig fields that may differ between the members of one ``runs`` stack.
 PER_MEMBER = ("lam", "components", "control", "normalize")
@@ -100,14 +103,22 @@ def stack_key(config: TrainConfig) -> str:
     return repr(sorted((k, v) for k, v in to_dict(config).items() if k not in PER_MEMBER))
 
 
-def resolve_stacking(config: TrainConfig, device: torch.device) -> str:
-    """``loop``, ``seeds`` or ``runs``: ``train.stacking`` with ``auto`` resolved for ``device``; always
-    ``loop`` under ``alignment: dann`` (module docstring)."""
+#: ``auto`` on the CPU: ``seeds`` for inputs of at most this side, ``loop`` above (``bench/grid.py``, README).
+CPU_SEEDS_MAX_SIZE = 32
+
+
+def resolve_stacking(config: TrainConfig, device, input_size: int | None = None) -> str:
+    """``loop``, ``seeds`` or ``runs``: ``train.stacking`` with ``auto`` resolved for ``device`` (a torch.device
+    or its type) and the input side: ``seeds`` on CUDA; on the CPU ``seeds`` up to :data:`CPU_SEEDS_MAX_SIZE` px,
+    where a step is small and per-step overhead dominates, else ``loop``. Always ``loop`` under ``alignment: dann``."""
     if config.alignment == "dann":
         return "loop"
     if config.stacking != "auto":
         return config.stacking
-    return "seeds" if torch.device(device).type == "cuda" else "loop"
+    kind = device.split(":")[0] if isinstance(device, str) else torch.device(device).type
+    if kind == "cuda":
+        return "seeds"
+    return "seeds" if input_size is not None and input_size <= CPU_SEEDS_MAX_SIZE else "loop"
 
 
 def prepare_members(source: DomainData, target: DomainData, runs) -> list[Member]:
@@ -137,13 +148,14 @@ def fit_stacked(members, target: DomainData, *, progress: bool = False) -> list[
                              f"({len(p.source_maps)} source maps, {len(p.target_maps)} target maps)")
     stacks: dict[tuple, list[int]] = {}
     for i, m in enumerate(members):
-        engine = resolve_stacking(m.config, m.prepared.device)
+        engine = resolve_stacking(m.config, m.prepared.device, m.prepared.input_size)
         key = {"loop": (i,), "seeds": (m.name, repr(m.config), id(m.prepared))}.get(engine, ("runs", stack_key(m.config)))
         stacks.setdefault(key, []).append(i)
     results: list[TaskResult | None] = [None] * len(members)
     for idx in stacks.values():
         group = [members[i] for i in idx]
-        if len(group) == 1 and resolve_stacking(group[0].config, group[0].prepared.device) == "loop":
+        if len(group) == 1 and resolve_stacking(group[0].config, group[0].prepared.device,
+                                                 group[0].prepared.input_size) == "loop":
             m = group[0]
             out = [fit_prepared(m.prepared, target, m.config, seed=m.seed, progress=progress, name=m.name)]
         else:
