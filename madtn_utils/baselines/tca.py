@@ -28,6 +28,11 @@ positive definite), solved by :func:`tca_components` on a design matrix :math:`F
 in :math:`c`, with :math:`\\lVert v\\rVert = \\lVert c\\rVert`). A sample :math:`x` embeds as :math:`(U^\\top x)\\,C`
 (primal) or :math:`k(x, X)\\,C`, then unit norm. Eigenvector signs are fixed (largest-magnitude entry
 positive); neither the SVM nor the norms depend on them.
+The script's own ``eig(a, b)`` cannot be followed literally here: :math:`b` is singular (rank at most
+n - 1), and LAPACK returns, for its null space, eigenvalues of about :math:`\\pm 10^{14}` rather than
+infinity (measured: -6.1e14 with 60 features and 45 samples), which the script's ``argsort`` takes
+first when negative; with 15,045 features it would also be a 15,045² problem. The finite eigenvalues
+are the problem's (the test compares with the script's steps on those).
 
 Departures from the script, both METHOD.md §6's: the script classifies with 1-NN
 (``fit_predict``), the MADTN tables with a linear SVM (:func:`~.base.linear_svm`, cost ``C``);
