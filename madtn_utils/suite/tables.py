@@ -39,6 +39,8 @@ def collect_runs(run_root: str | Path, params=None) -> pd.DataFrame:
     With ``params`` (a :class:`~madtn_utils.suite.params.RunParams`), only runs whose recorded
     run hash matches these params are collected (:func:`~madtn_utils.suite.runs.matching_records`);
     runs made with other settings are named in a warning and left out, so they never mix into a table.
+    Every number is computed from the run's ``predictions.csv`` (:mod:`~madtn_utils.suite.scores`; the
+    domain gap as recorded); ``code``: "" or why the run was made by other training code (marked, not left out).
     """
     rows = []
     for rec in matching_records(run_root, params):
@@ -52,10 +54,11 @@ def collect_runs(run_root: str | Path, params=None) -> pd.DataFrame:
             "run": rec["run"], "variant": variant_name(rec.get("overrides") or {}),
             "seed_accuracy": {int(x["seed"]): x["accuracy"] for x in rec.get("per_seed") or ()},
             **{f"gap_{k}_{stat}": (gap.get(k) or {}).get(stat) for k in GAP_KEYS for stat in ("mean", "std")},
+            "code": rec.get("other_code") or "",
         })
     cols = ["task", "lam", "components", "seeds", "n_target", "accuracy_mean", "accuracy_std", "mean_f1_mean",
             "mean_f1_std", "uar_mean", "uar_std", "confusion", "device", "train_seconds", "run", "variant", "seed_accuracy"]
-    cols += [f"gap_{k}_{stat}" for k in GAP_KEYS for stat in ("mean", "std")]
+    cols += [f"gap_{k}_{stat}" for k in GAP_KEYS for stat in ("mean", "std")] + ["code"]
     return pd.DataFrame(rows, columns=cols)
 
 
