@@ -35,7 +35,7 @@ import time
 import warnings
 from pathlib import Path
 
-__all__ = ["NotebookFailed", "die_with_parent", "pid_alive", "stale_pid", "remove_stale", "one_line_warning",
+__all__ = ["NotebookFailed", "RunLock", "die_with_parent", "pid_alive", "stale_pid", "remove_stale", "one_line_warning",
            "one_line_warnings"]
 
 _PR_SET_PDEATHSIG = 1
@@ -100,6 +100,37 @@ def die_with_parent(owner: int | None = None, *, interval: float = 0.5) -> str:
     if mechanism != "pdeathsig":
         threading.Thread(target=_watchdog, args=(ppid, owner, interval), name="madtn-parent-watchdog", daemon=True).start()
     return mechanism
+
+
+class RunLock:
+    """``folder/.lock`` holding our pid: a second ``madtn reproduce`` of the same run folder is refused while we live
+    (a lock whose process is gone is taken over)."""
+
+    def __init__(self, folder: str | Path):
+        self.path = Path(folder) / ".lock"
+
+    def __enter__(self):
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                    os.kill(pid, 0)
+                except (ValueError, ProcessLookupError, FileNotFoundError):
+                    self.path.unlink(missing_ok=True)  # stale: its process is gone
+                    continue
+                except PermissionError:  # the process exists (another user's): the lock is live, refuse below
+                    pass
+                raise ValueError(f"{self.path.parent}: another madtn reproduce (pid {pid}) is working on this run folder: "
+                                 "expected it to finish first (or remove .lock if that process is gone)") from None
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            return self
+        raise ValueError(f"{self.path}: could not take the run lock")
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
 
 
 def stale_pid(name: str) -> int | None:

@@ -20,7 +20,7 @@ from madtn_utils.suite.runs import train_run
 from madtn_utils.train.hparams import TrainConfig
 from madtn_utils.train.loop import TrainingDivergedError, train_task
 
-from tiny import write_params
+from tiny import fake_run, write_params
 
 from test_train import synth_domain
 
@@ -174,15 +174,11 @@ def test_tables_collect_only_runs_made_with_these_params(tmp_path):
     from madtn_utils.suite.tables import collect_runs
 
     params = load_params(ROOT / "params" / "smoke.yaml")
-    summary = {k: {"mean": 0.5, "std": 0.0} for k in ("accuracy", "mean_f1", "uar")}
-    summary["confusion"] = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
     older = dataclasses.replace(params, train=dataclasses.replace(params.train, epochs=params.train.epochs + 1))
     for name, p in (("H-V_lam2_onOF-Face-endOF", params), ("V-H_lam2_onOF-Face-endOF", older)):
         task = name[:3].replace("-", "->")
-        rec = {"task": task, "lam": 2.0, "components": "onOF-Face-endOF", "seeds": list(p.seeds), "n_target_samples": 3,
-               "summary": summary, "device": "cpu", "seconds": {"train": 1.0}, "run_hash": run_hash(p, RunSpec(task, 2.0))}
-        (tmp_path / "runs" / name).mkdir(parents=True)
-        (tmp_path / "runs" / name / "metrics.json").write_text(json.dumps(rec))
+        rec = {"task": task, "lam": 2.0, "components": "onOF-Face-endOF", "run_hash": run_hash(p, RunSpec(task, 2.0))}
+        fake_run(tmp_path / "runs" / name, rec, {s: 0.5 for s in p.seeds})
     assert list(collect_runs(tmp_path)["task"]) == ["H->V", "V->H"]  # no params: everything on disk
     with pytest.warns(RunWarning, match=r"1 run\(s\) were made with other settings and are left out .*V-H_lam2"):
         got = collect_runs(tmp_path, params)

@@ -74,9 +74,9 @@ def _error_lines(err: str) -> list[str]:
 
 @pytest.mark.parametrize("argv, message", [
     (["--jobs", "-1"], r"^madtn reproduce: error: --jobs: expected 0 \(all cores\) or a positive number of parallel runs, got -1$"),
-    (["--only", ","], r"^madtn reproduce: error: --only ',': expected a comma-separated selection of table3, table4, baselines, table5, fig5, fig6, gap, kernel, controls, shift \(or all\)$"),
-    (["--only", ""], r"^madtn reproduce: error: --only '': expected a comma-separated selection of table3, .*, shift \(or all\)$"),
-    (["--only", "  "], r"^madtn reproduce: error: --only '  ': expected a comma-separated selection of table3, .*, shift \(or all\)$"),
+    (["--only", ","], r"^madtn reproduce: error: --only ',': expected a comma-separated selection of table3, table4, baselines, table5, fig5, fig6, gap, kernel, controls, shift, real, alignment \(or all\)$"),
+    (["--only", ""], r"^madtn reproduce: error: --only '': expected a comma-separated selection of table3, .*, alignment \(or all\)$"),
+    (["--only", "  "], r"^madtn reproduce: error: --only '  ': expected a comma-separated selection of table3, .*, alignment \(or all\)$"),
     (["--only", "table4"], r"^madtn reproduce: error: --only table4: experiments.tasks holds no TYPE-II task "
                            r"\(C->H, H->C, C->V, V->C, C->N, N->C\): nothing to make Table 4 from$"),
 ])
@@ -141,7 +141,7 @@ def test_python_warnings_print_as_one_line_without_source():
 # --- leftovers of dead processes ----------------------------------------------------------------
 
 def test_leftovers_of_dead_processes_are_removed_when_reproduce_starts(tmp_path, monkeypatch):
-    import madtn_utils.cli.reproduce as rep
+    import madtn_utils.suite.reproduce as rep
 
     params = _params(tmp_path, tmp_path)
     run = load_params(params).run_dir

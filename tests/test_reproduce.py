@@ -171,7 +171,7 @@ def test_grid_on_dask_local_cluster(tmp_path, shared):
 
 
 def test_second_reproduce_of_one_run_folder_is_refused(tmp_path):
-    from madtn_utils.cli.reproduce import _RunLock
+    from madtn_utils.procs import RunLock as _RunLock
 
     (tmp_path / "run").mkdir()
     with _RunLock(tmp_path / "run"):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
 import yaml
 
-__all__ = ["write_params"]
+__all__ = ["write_params", "fake_run"]
 
 
 def write_params(base: dict, folder: Path, shared: Path, name: str = "t", **changes) -> Path:
@@ -25,3 +27,27 @@ def write_params(base: dict, folder: Path, shared: Path, name: str = "t", **chan
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     return path
+
+
+def fake_run(folder: Path, rec: dict, accuracy: dict, n: int = 4) -> dict:
+    """Write ``folder/metrics.json`` and a ``predictions.csv`` that backs it, as a run writes them: for each seed of
+    ``accuracy`` (seed -> fraction), ``n`` target samples of which that fraction are right. ``rec`` gives the
+    rest (task, lam, run_hash, ...); its seeds, per_seed, summary and predictions_sha256 are filled in."""
+    from madtn_utils.suite.scores import predictions_sha256, seed_metrics, summary_of
+    from madtn_utils.suite.version import code_version
+
+    rows = []
+    for seed, acc in accuracy.items():
+        right = round(acc * n)
+        rows += [{"seed": seed, "sample_id": f"s{i}", "label": i % 3, "pred": i % 3 if i < right else (i + 1) % 3}
+                 for i in range(n)]
+    data = pd.DataFrame(rows).to_csv(index=False).encode()
+    metrics = seed_metrics(pd.DataFrame(rows))
+    per_seed = [{"seed": s, **metrics[s]} for s in accuracy]
+    rec = {"n_target_samples": n, "device": "cpu", "seconds": {"train": 1.0}, "code": code_version(), **rec,
+           "seeds": list(accuracy),
+           "per_seed": per_seed, "summary": summary_of(per_seed), "predictions_sha256": predictions_sha256(data)}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "predictions.csv").write_bytes(data)
+    (folder / "metrics.json").write_text(json.dumps(rec))
+    return rec

@@ -1,252 +1,18 @@
 """``madtn reproduce --params FILE``: regenerate Tables 3–5 and Figures 5–6 with papermill.
 
-0. check what can be checked before any work: the params, the selection (``--only``:
-   every selected output must get runs), ``--jobs``, the Dask scheduler (connected
-   first, 5 s at most); take the run folder's lock and remove the partial and temporary
-   files that dead processes left in it;
-1. preprocess every database the grid needs (once, through the cache);
-2. execute the 02_train runs of the grid that are not finished (resume), locally in
-   ``--jobs`` processes or on a Dask cluster (``--scheduler ADDRESS``);
-3. with ``baselines`` selected, execute notebook 08: LBP-TOP features and the baselines of
-   every task (label-free; the oracle audit when the params ask), resumable per task;
-4. execute notebooks 03–09 for the selected outputs (``--jobs`` at a time beside 08; 03 after
-   08), which collect the runs and write
-   tables (CSV, Markdown, LaTeX) and figures (PNG, PDF); Tables 3-4 carry the baseline rows;
-5. write ``report.html`` and print its path.
-
-A failing notebook (a grid run or 03–06) stops the command with one line naming the
-executed notebook to open (``<name>.failed.ipynb``).
+Parses the arguments and calls :func:`madtn_utils.suite.reproduce.reproduce` (the run lock, the params
+file check, the grid, the notebooks and the report live there), then prints the report's path.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
-from pathlib import Path
-
-from madtn_utils.procs import remove_stale
-
-__all__ = ["add_parser", "reproduce", "check_jobs", "parse_only"]
-
-
-def _save_params(run_root: Path, data: dict, overwrite: bool) -> None:
-    from madtn_utils.files import write_json
-
-    path = run_root / "params.json"
-    if path.is_file():
-        old = json.loads(path.read_text())
-        old = _with_defaults(old, _default_sections())  # a section or key added since, at its default
-        if old != data and not overwrite:
-            changed = sorted(k for k in set(old) | set(data) if old.get(k) != data.get(k))
-            raise ValueError(f"{run_root}: holds a reproduction made with other params (differing: {', '.join(changed)}): "
-                             "expected the same params to resume; give the run another `name`, or pass --overwrite")
-    write_json(path, data)
-
-
-def _with_defaults(old: dict, defaults: dict) -> dict:
-    """``old`` with every key it lacks, at any depth of its sections, taken from ``defaults`` (a params.json
-    saved before ``train.alignment`` existed resumes under params that leave it at its default).
-
-    >>> _with_defaults({"train": {"lam": 1.0}, "seeds": [0]}, {"train": {"lam": 2.0, "alignment": "mmd"}, "seeds": [0]})
-    {'train': {'lam': 1.0, 'alignment': 'mmd'}, 'seeds': [0]}
-    """
-    out = dict(old)
-    for key, value in defaults.items():
-        if key not in out:
-            out[key] = value
-        elif isinstance(value, dict) and isinstance(out[key], dict):
-            out[key] = _with_defaults(out[key], value)
-    return out
-
-
-def _default_sections() -> dict:
-    """Every top-level params entry at its default, as saved in ``params.json``: a run folder made before a
-    section existed (``baselines``) still resumes when the section is left at its default."""
-    from madtn_utils.config import to_dict
-    from madtn_utils.suite.params import RunParams
-
-    return to_dict(RunParams())
-
-
-class _RunLock:
-    """``run_root/.lock`` holding our pid: a second reproduce of the same run folder is refused while we live."""
-
-    def __init__(self, run_root: Path):
-        self.path = run_root / ".lock"
-
-    def __enter__(self):
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or 0)
-                    os.kill(pid, 0)
-                except (ValueError, ProcessLookupError, FileNotFoundError):
-                    self.path.unlink(missing_ok=True)  # stale: its process is gone
-                    continue
-                except PermissionError:  # the process exists (another user's): the lock is live, refuse below
-                    pass
-                raise ValueError(f"{self.path.parent}: another madtn reproduce (pid {pid}) is working on this run folder: "
-                                 "expected it to finish first (or remove .lock if that process is gone)") from None
-            os.write(fd, str(os.getpid()).encode())
-            os.close(fd)
-            return self
-        raise ValueError(f"{self.path}: could not take the run lock")
-
-    def __exit__(self, *exc):
-        self.path.unlink(missing_ok=True)
-
-
-def check_jobs(jobs: int | None, what: str = "parallel runs") -> int | None:
-    """``--jobs``: None (the params' jobs), 0 (all cores) or a positive count; ValueError naming --jobs otherwise."""
-    if jobs is not None and jobs < 0:
-        raise ValueError(f"--jobs: expected 0 (all cores) or a positive number of {what}, got {jobs}")
-    return jobs
-
-
-def parse_only(text: str | None) -> tuple[str, ...] | None:
-    """``--only table3,fig6`` as a tuple (None: every output); ValueError naming --only for a blank selection."""
-    from madtn_utils.suite.grid import OUTPUTS
-
-    if text is None:
-        return None
-    only = tuple(dict.fromkeys(o.strip() for o in text.split(",") if o.strip()))
-    if only == ("all",):
-        return OUTPUTS
-    if not only:
-        raise ValueError(f"--only {text!r}: expected a comma-separated selection of {', '.join(OUTPUTS)} (or all)")
-    return only
-
-
-def reproduce(params_file: str, *, only=None, jobs: int | None = None, scheduler: str | None = None,
-              overwrite: bool = False, progress: bool = True) -> Path:
-    """Run the reproduction (module docstring); returns the report's path.
-
-    Everything that can be checked is checked before any work: the params, the
-    selection (each selected output must get runs), ``jobs`` and the scheduler
-    (connected first, a few seconds at most).
-    """
-    from madtn_utils.suite.params import load_params
-    from madtn_utils.suite.execute import connect
-    from madtn_utils.suite.grid import DEFAULT_OUTPUTS, grid_for
-
-    from madtn_utils.suite.grid import OUTPUTS
-
-    params = load_params(params_file)
-    if only is not None and tuple(only) == OUTPUTS:  # --only all: what these params can make
-        only = tuple(o for o in only if not (o == "real" and params.data.composite is None)
-                     and not (o == "shift" and params.data.synthetic is None))
-    only = tuple(DEFAULT_OUTPUTS if only is None else only)
-    specs = grid_for(params, only)
-    check_jobs(jobs)
-    jobs = params.n_jobs if jobs is None else (jobs or os.cpu_count() or 1)
-    client = connect(scheduler) if scheduler else None
-    try:
-        run_root = params.run_dir
-        run_root.mkdir(parents=True, exist_ok=True)
-        with _RunLock(run_root):
-            remove_stale(run_root, *run_root.glob("*/"), *run_root.glob("runs/*/"))
-            return _reproduce_locked(params, params_file, only, specs, run_root, jobs=jobs, scheduler=client,
-                                     overwrite=overwrite, progress=progress)
-    finally:
-        if client is not None:
-            client.close()
-
-
-def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs, scheduler, overwrite, progress) -> Path:
-    from madtn_utils.config import config_hash, to_dict
-    from madtn_utils.files import write_json
-    from madtn_utils.suite.params import load_domain
-    from madtn_utils.suite.spec import spec_params
-    from madtn_utils.suite.report import write_report
-    from madtn_utils.suite.execute import run_grid
-    from madtn_utils.train.tasks import parse_task
-
-    _save_params(run_root, to_dict(params), overwrite)
-    stages = {}
-    t0 = time.perf_counter()
-    inputs = {}  # every (data, preprocessing) the runs need, once: a shift study needs its own databases
-    for spec in specs:
-        p = spec_params(params, spec)
-        for db in parse_task(spec.task):
-            inputs.setdefault((config_hash(p.data, p.preprocess), db), (p, db))
-    if "baselines" in only:  # LBP-TOP crops with the face boxes of the params' own preprocessing
-        from madtn_utils.suite.baselines import database_tasks
-
-        for db in {db for task in database_tasks(params) for db in parse_task(task)}:
-            inputs.setdefault((config_hash(params.data, params.preprocess), db), (params, db))
-    for p, db in sorted(inputs.values(), key=lambda v: (config_hash(v[0].data, v[0].preprocess), v[1])):
-        load_domain(p, db, progress=progress)
-    stages["data_and_preprocess"] = round(time.perf_counter() - t0, 1)
-    t0 = time.perf_counter()
-    results = run_grid(params_file, specs, run_root, jobs=jobs, scheduler=scheduler, progress=progress)
-    stages["grid"] = round(time.perf_counter() - t0, 1)
-    stages["runs_executed"] = sum(r["status"] == "executed" for r in results)
-    stages["runs_done_before"] = sum(r["status"] == "done before" for r in results)
-    t0 = time.perf_counter()
-    _run_notebooks(params_file, only, run_root, jobs, stages, t0)
-    stages["notebooks"] = round(time.perf_counter() - t0, 1)
-    report = write_report(run_root, to_dict(params))
-    write_json(run_root / "stages.json", stages)
-    if progress:
-        print(f"stages (s): {stages}")
-    return report
-
-
-def _run_notebooks(params_file, only, run_root: Path, jobs: int, stages: dict, t0: float) -> None:
-    """Execute the selected outputs' notebooks, ``jobs`` at a time: 08 (the baselines) first, 03 once 08 is
-    done (Tables 3-4 carry its rows), the others beside them. The first failure is raised once all have ended."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from madtn_utils.suite.execute import execute_notebook
-    from madtn_utils.suite.baselines import baseline_tables
-    from madtn_utils.suite.grid import NOTEBOOKS
-    from madtn_utils.suite.params import load_params
-
-    selected = _with_tables(only, baseline_tables(load_params(params_file)))
-    names = list(dict.fromkeys(NOTEBOOKS[o] for o in selected if o != "baselines"))
-
-    def parameters(name: str, **extra) -> dict:
-        out = {"params_file": str(Path(params_file).resolve()), "run_missing": False, **extra}
-        if name in (NOTEBOOKS["table3"], NOTEBOOKS["gap"]):  # 03 and 09 make the selected ones of their outputs
-            out["tables" if name == NOTEBOOKS["table3"] else "sections"] = ",".join(
-                o for o in selected if NOTEBOOKS[o] == name)
-        return out
-
-    with ThreadPoolExecutor(max(1, min(jobs, len(names) + 1))) as pool:
-        futures = []
-        if "baselines" in only:  # 08 fits the baselines (resumable per task)
-            futures.append(pool.submit(execute_notebook, NOTEBOOKS["baselines"], run_root,
-                                       parameters(NOTEBOOKS["baselines"], run_missing=True)))
-        futures += [pool.submit(execute_notebook, n, run_root, parameters(n)) for n in names if n != NOTEBOOKS["table3"]]
-        if "baselines" in only:
-            futures[0].result()
-            stages["baselines"] = round(time.perf_counter() - t0, 1)
-        if NOTEBOOKS["table3"] in names:
-            futures.append(pool.submit(execute_notebook, NOTEBOOKS["table3"], run_root, parameters(NOTEBOOKS["table3"])))
-        errors = [f.exception() for f in futures]
-    for error in errors:
-        if error is not None:
-            raise error
-
-
-def _with_tables(only, tables=("table3", "table4")) -> tuple[str, ...]:
-    """``only``, plus those of ``tables`` (the tables the baselines have rows in) when the baselines are selected
-    without Table 3 or 4 (their rows live there).
-
-    >>> _with_tables(("baselines",)), _with_tables(("table3", "baselines")), _with_tables(("baselines",), ("table3",))
-    (('baselines', 'table3', 'table4'), ('table3', 'baselines'), ('baselines', 'table3'))
-    """
-    if "baselines" in only and not {"table3", "table4"} & set(only):
-        return tuple(only) + tuple(tables)
-    return tuple(only)
+__all__ = ["add_parser"]
 
 
 def _cmd(args) -> int:
-    report = reproduce(args.params, only=parse_only(args.only), jobs=check_jobs(args.jobs), scheduler=args.scheduler,
-                       overwrite=args.overwrite)
+    from madtn_utils.suite.reproduce import reproduce
+
+    report = reproduce(args.params, only=args.only, jobs=args.jobs, scheduler=args.scheduler, overwrite=args.overwrite)
     print(f"report: {report}")
     return 0
 
@@ -255,7 +21,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("reproduce", help="regenerate Tables 3-5 and Figures 5-6 (papermill grid, resumable)")
     p.add_argument("--params", required=True, help="params YAML (params/smoke.yaml, params/synthetic.yaml, params/paper.yaml)")
     p.add_argument("--only", default=None, help="comma-separated subset of table3,table4,baselines,table5,fig5,fig6,gap (the "
-                   "default), kernel,controls,shift,real (beyond the paper), or all")
+                   "default), kernel,controls,shift,real,alignment (beyond the paper), or all")
     p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: the params' jobs; 0 = all cores)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:port) to run the grid on")
     p.add_argument("--overwrite", action="store_true", help="reuse a run folder made with other params")

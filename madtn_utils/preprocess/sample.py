@@ -66,6 +66,9 @@ class PreprocessConfig:
             raise ValueError(f"preprocess.retinaface_threshold: expected a probability in [0, 1], got {self.retinaface_threshold}")
         if self.map_size < 8:
             raise ValueError(f"preprocess.map_size: expected at least 8, got {self.map_size}")
+        if not 0 < self.train_apex_fraction <= 1:
+            raise ValueError(f"preprocess.train_apex_fraction: expected a fraction of the clip in (0, 1], "
+                             f"got {self.train_apex_fraction}")
         if self.flow_size < 0:
             raise ValueError(f"preprocess.flow_size: expected 0 or a positive size, got {self.flow_size}")
         for name in ("margin_top", "margin_bottom", "margin_side"):

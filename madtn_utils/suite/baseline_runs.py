@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 
 import numpy as np
 
@@ -36,11 +37,12 @@ from madtn_utils.files import write_json
 from madtn_utils.suite.baselines import (DATABASES_FEATURES, FLOW_FEATURES, REAL_FEATURES, REAL_LABEL_CODES,
                                          baseline_jobs, record_hash, recorded, result_path)
 from madtn_utils.suite.params import load_composite, load_domain, load_index
+from madtn_utils.suite.scores import RunWarning
 from madtn_utils.train.metrics import classification_metrics
 from madtn_utils.train.tasks import parse_task
 
-__all__ = ["FIT_ERRORS", "task_features", "composite_flow_features", "fit_methods", "fit_task", "fit_real_task",
-           "fit_flow_task", "run_baselines"]
+__all__ = ["FIT_ERRORS", "task_features", "composite_flow_features", "fit_methods", "class_warnings", "fit_task",
+           "fit_real_task", "fit_flow_task", "run_baselines"]
 
 #: What a method may raise on a task and be recorded as failed for it (anything else stops the run).
 FIT_ERRORS = (ValueError, RuntimeError, np.linalg.LinAlgError)
@@ -51,10 +53,14 @@ def task_features(params, database: str, *, progress: bool = False):
     boxes of the params' preprocessing."""
     from madtn_utils.baselines.features import database_features
 
+    from madtn_utils.suite.checks import check_features
+
     index = load_index(params, database, quiet=True)
     _, manifest, _ = load_domain(params, database, progress=progress)
-    return database_features(index, manifest, params.baselines.lbptop, cache_dir=params.cache_dir,
-                             jobs=params.n_jobs, progress=progress)
+    features = database_features(index, manifest, params.baselines.lbptop, cache_dir=params.cache_dir,
+                                 jobs=params.n_jobs, progress=progress)
+    check_features(features, params, index)  # non-finite or all alike: one line naming the database and cache entry
+    return features
 
 
 def composite_flow_features(params, databases) -> dict:
@@ -105,11 +111,25 @@ def fit_methods(b, src, tgt) -> tuple[dict, dict]:
     return methods, oracle
 
 
+def class_warnings(task: str, src, tgt) -> list[str]:
+    """:func:`~madtn_utils.suite.runs.class_notes` of a task's two FeatureSets: a class missing from the source (no
+    method can predict it) or the target (its scores cover fewer classes)."""
+    from types import SimpleNamespace
+
+    from madtn_utils.suite.runs import class_notes
+
+    return [f"{task}: {note}" for fs, role in ((src, "source"), (tgt, "target"))
+            for note in class_notes(SimpleNamespace(name=fs.database, labels=fs.labels), role)]
+
+
 def _record(params, features: str, task: str, src, tgt) -> dict:
+    notes = class_warnings(task, src, tgt)
+    for note in notes:  # as training does: warned, recorded with the task, shown in the report
+        warnings.warn(f"baselines ({features}) {note}", RunWarning, stacklevel=2)
     methods, oracle = fit_methods(params.baselines, src, tgt)
     return {"task": task, "features": features, "baseline_hash": record_hash(params, features, task),
             "n_source": len(src.labels), "n_target": len(tgt.labels), "target_sample_ids": list(tgt.sample_ids),
-            "methods": methods, "oracle": oracle}
+            "warnings": notes, "methods": methods, "oracle": oracle}
 
 
 def fit_task(params, task: str, features: dict) -> dict:

@@ -8,8 +8,10 @@ folder holds the notebook that made it, and resume, run hashes and rescue stay p
 
 Resuming: a folder holding a run of other settings is redone: its executed notebook is
 removed first, and its ``metrics.json`` replaced (atomically, by the notebook) only when the
-new run has finished. A run counts as finished only with its notebook beside its metrics,
-so a run whose group was interrupted after it wrote its metrics is trained again.
+new run has finished. A run counts as finished as soon as its ``metrics.json`` holds its hash
+(written last, atomically), so a run whose group was interrupted (SIGINT, SIGKILL) after it
+wrote its metrics is never trained again; it then lacks the executed notebook (the group's
+notebook was not finished).
 
 Notebooks (:func:`execute_notebook`) are executed under ``.<name>.partial-<pid>.ipynb`` and
 renamed when they succeed; a failing one is kept as ``<name>.failed.ipynb`` and raises

@@ -7,9 +7,8 @@ Outputs of a reproduction live in ``<output_dir>/<name>/``:
   ``metrics.json``, ``predictions.csv``, ``history.csv``;
 - the executed ``03``–``06`` notebooks, ``tables/``, ``figures/`` and ``report.html``.
 
-Resuming: a run is finished when its executed notebook and its ``metrics.json`` exist
-and the ``run_hash`` recorded in ``metrics.json`` is the :func:`~madtn_utils.suite.runs.run_hash`
-of the run under the current params (:func:`is_finished`). Running the grid is
+Resuming: a run is finished when the ``run_hash`` recorded in its ``metrics.json`` is the
+:func:`~madtn_utils.suite.spec.run_hash` of the run under the current params (:func:`is_finished`). Running the grid is
 :mod:`madtn_utils.suite.execute`.
 """
 
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from madtn_utils.data.shift import Shift
 from madtn_utils.preprocess.domain import FULL
-from madtn_utils.suite.spec import METRICS_FILE, RunSpec, recorded_hash, run_slug
+from madtn_utils.suite.spec import RunSpec, recorded_hash, run_slug
 
 __all__ = ["OUTPUTS", "DEFAULT_OUTPUTS", "NOTEBOOKS", "MEDIAN", "CONTROL_RUNS", "COMPOSITE", "REAL_VARIANTS", "real_tasks",
            "real_specs", "alignment_specs", "SHIFT_COMPONENTS", "FULL", "TRAIN", "grid_for", "run_dir_of", "is_finished", "notebooks_dir"]
@@ -200,7 +199,7 @@ def run_dir_of(run_root: Path, spec: RunSpec) -> Path:
 
 
 def is_finished(folder: Path, expected_hash: str) -> bool:
-    """Whether ``folder`` holds a finished run made with the settings hashed to ``expected_hash``."""
-    folder = Path(folder)
-    return ((folder / f"{TRAIN}.ipynb").is_file() and (folder / METRICS_FILE).is_file()
-            and recorded_hash(folder) == expected_hash)
+    """Whether ``folder`` holds a finished run made with the settings hashed to ``expected_hash``: its
+    ``metrics.json`` (written last, atomically, once the run is done) records that hash. A finished run is never
+    redone, even when an interruption kept its executed notebook from being put beside it."""
+    return recorded_hash(folder) == expected_hash

@@ -29,6 +29,7 @@ from madtn_utils.data.types import DATABASES, IndexWarning
 from madtn_utils.data.index import build_index
 from madtn_utils.preprocess.domain import COMPONENTS
 from madtn_utils.preprocess.sample import PreprocessConfig
+from madtn_utils.suite.limits import check_params
 from madtn_utils.train.tasks import COMPOSITE_TASKS, TASKS, parse_task
 from madtn_utils.train.hparams import TrainConfig
 
@@ -193,8 +194,10 @@ def params_from_dict(data: dict, *, base: str | Path = ".") -> RunParams:
     if real is not None:
         real = dataclasses.replace(real, vis=_absolute(real.vis, base), nir=_absolute(real.nir, base))
         params = dataclasses.replace(params, baselines=dataclasses.replace(params.baselines, real_features=real))
-    return dataclasses.replace(params, data=data_abs, preprocess=pre,
-                               cache_dir=_absolute(params.cache_dir, base), output_dir=_absolute(params.output_dir, base))
+    params = dataclasses.replace(params, data=data_abs, preprocess=pre,
+                                 cache_dir=_absolute(params.cache_dir, base), output_dir=_absolute(params.output_dir, base))
+    check_params(params)  # hyperparameters, path lengths, a shift of real data: one line naming the key
+    return params
 
 
 def load_params(path: str | Path, **overrides) -> RunParams:

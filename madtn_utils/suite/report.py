@@ -5,6 +5,13 @@
 sections headed "Table 3", "Table 4", "Table 5", "Figure 5", "Figure 6", the audit of
 the published accuracies (k/N, METHOD.md §5) and the provenance: params, package
 versions, git commit, device.
+
+Given the outputs a reproduction selected (``only``) and the stamps of the files before its notebooks ran
+(``before``, :func:`~madtn_utils.suite.notes.product_stamps`), a section shows only a file those notebooks
+wrote (from runs whose hash matches the params at hand), else says "not produced in this run"; the
+sections of outputs not selected are named once, in one line after the results. The runs' warnings
+(a class missing from a source or target, training's and the baselines') and the runs made by other
+training code (:mod:`~madtn_utils.suite.version`) are listed.
 """
 
 from __future__ import annotations
@@ -13,7 +20,6 @@ import base64
 import html
 import json
 import platform
-import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
@@ -21,10 +27,12 @@ from pathlib import Path
 import pandas as pd
 
 from madtn_utils.files import atomic_write_text
-from madtn_utils.suite.reference import AUDIT_CLASSES, audit_accuracies, paper_table_5, paper_tables_3_4
+from madtn_utils.suite.notes import made_since, run_notes
+from madtn_utils.suite.audit import audit_html, audit_summary, audit_table
 from madtn_utils.suite.tables import table_note, to_html
 
-__all__ = ["provenance", "plain_html", "audit_table", "audit_summary", "write_report", "SECTIONS", "REAL_SECTIONS"]
+__all__ = ["provenance", "plain_html", "audit_table", "audit_summary", "write_report", "SECTIONS", "REAL_SECTIONS",
+           "SECTION_OUTPUTS"]
 
 #: (heading, kind, file stem, caption)
 SECTIONS = (
@@ -89,27 +97,35 @@ REAL_SECTIONS = (
      "Each database alone: every subject held out once, trained on the others, the pooled predictions scored once per "
      "seed (the MEGC protocol), beside the cross-database accuracy at λ = 0 on that database as target (same seeds)."),
 )
+#: The output (``--only``) each section's file stem belongs to; a stem not named here shows whenever it was made.
+SECTION_OUTPUTS = {"table3": "table3", "table4": "table4", "table5": "table5", "figure5": "fig5", "figure6": "fig6",
+                   "domain_gap": "gap", "gap_lambda": "gap", "kernel_wide": "kernel", "controls": "controls",
+                   "alignment": "alignment", "shift_study": "shift", "baselines_oracle": "baselines",
+                   "baselines_real": "baselines", "baselines_failed": "baselines", "baselines_flow": "baselines",
+                   "real_flow": "real", "real_sweep": "real", "real_loso": "real"}
+_OUTPUT_NAMES = {"table3": "Table 3", "table4": "Table 4", "baselines": "the baselines' audit and failures",
+                 "table5": "Table 5", "fig5": "Figure 5", "fig6": "Figure 6", "gap": "the domain gap",
+                 "kernel": "the median kernel", "controls": "the negative controls", "shift": "the shift study",
+                 "real": "the real-data study", "alignment": "other alignment losses"}
 _PACKAGES = ("madtn", "torch", "numpy", "pandas", "opencv-contrib-python-headless", "scikit-learn",
              "papermill", "matplotlib", "seaborn", "dask", "distributed")
 
 
-def provenance(params_dict: dict, run_root: Path) -> dict:
-    """Params, package versions, git commit, devices used by the runs, host, time."""
+def provenance(params_dict: dict, run_root: Path, devices=None) -> dict:
+    """Params, package versions, git commit, devices used by the runs (``devices``: those of the runs shown; default
+    every run's), host, time."""
+    from madtn_utils.suite.version import git_commit
+
     versions = {}
     for name in _PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
-                                text=True, timeout=10).stdout.strip() or "unknown (not a git checkout)"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=Path(__file__).resolve().parent,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        commit += " (with uncommitted changes)" if dirty else ""
-    except (OSError, subprocess.SubprocessError):
-        commit = "unknown (git not available)"
-    devices = sorted({json.loads(p.read_text()).get("device", "?") for p in Path(run_root).glob("runs/*/metrics.json")})
+    commit, dirty = git_commit()
+    commit = (commit + (" (with uncommitted changes)" if dirty else "")) if commit else "unknown (not a git checkout)"
+    if devices is None:
+        devices = sorted({json.loads(p.read_text()).get("device", "?") for p in Path(run_root).glob("runs/*/metrics.json")})
     return {"params": params_dict, "packages": versions, "git_commit": commit, "devices": devices,
             "host": platform.node(), "python": platform.python_version(), "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
@@ -119,25 +135,26 @@ def _img(path: Path, max_width: str = "100%") -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}" style="max-width:{max_width}">'
 
 
-def _section(run_root: Path, heading: str, kind: str, stem: str, caption: str) -> str:
+def _section(run_root: Path, heading: str, kind: str, stem: str, caption: str, made=Path.is_file) -> str:
+    """One section; ``made(path)``: whether ``path`` counts as made by this reproduction."""
     out = [f"<h2>{heading}</h2>", f"<p>{html.escape(caption)}</p>"]
     if kind == "table":
         path = run_root / "tables" / f"{stem}.csv"
-        if not path.is_file():
+        if not made(path):
             return "\n".join(out + [f"<p><em>Not produced in this run ({path.name} missing).</em></p>"])
         long = pd.read_csv(path)
         out.append(to_html(long, row="components" if stem == "table5" else "method", classes="tbl res"))
         out.append(f"<p class='note'>{html.escape(table_note(long))}</p>")
     elif kind == "plain":
         path = run_root / "tables" / f"{stem}.csv"
-        if not path.is_file():
+        if not made(path):
             return "\n".join(out + [f"<p><em>Not produced in this run ({path.name} missing).</em></p>"])
         table = pd.read_csv(path)
         out.append(plain_html(table) if len(table) else "<p><em>None.</em></p>")
     else:
         path = run_root / "figures" / f"{stem}.png"
         width = "100%" if stem == "figure5" else "720px"
-        out.append(_img(path, width) if path.is_file() else f"<p><em>Not produced in this run ({path.name} missing).</em></p>")
+        out.append(_img(path, width) if made(path) else f"<p><em>Not produced in this run ({path.name} missing).</em></p>")
     return "\n".join(out)
 
 
@@ -161,46 +178,6 @@ def plain_html(table: pd.DataFrame) -> str:
     return t.to_html(classes="tbl", border=0, index=False, escape=True)
 
 
-def audit_table() -> pd.DataFrame:
-    """Every published per-task accuracy of Tables 3, 4 and 5 with its k/N audit (``reference.classify_accuracy``)."""
-    audit = pd.concat([audit_accuracies(paper_tables_3_4()).assign(table=lambda d: d["table"].astype(str)),
-                       audit_accuracies(paper_table_5()).assign(table="5", method=lambda d: "MADTN (" + d["components"] + ")")],
-                      ignore_index=True)
-    return audit[audit["audit"] != "n/a"][["table", "method", "task", "accuracy_percent", "target_n", "k", "k_over_n_percent",
-                                           "residual_points", "residual_samples", "audit"]].reset_index(drop=True)
-
-
-def audit_summary(audit: pd.DataFrame) -> str:
-    """The audit paragraph: how many accuracies fall in each class.
-
-    >>> print(audit_summary(audit_table()))  # doctest: +ELLIPSIS
-    An accuracy ... Of the 156 published per-task accuracies ..., 133 are exact ..., 16 are rounding slips ... and 7 are not k/N ...
-    """
-    count = audit["audit"].value_counts()
-    exact, rounding, bad = (int(count.get(c, 0)) for c in AUDIT_CLASSES)
-    return ("An accuracy on an N-sample target must be 100·k/N for an integer k (N from Table 1: C 130, H 164, V 71, "
-            f"N 71). Of the {len(audit)} published per-task accuracies (Tables 3, 4 and 5; Table 5's full-map rows "
-            f"repeat three of Tables 3 and 4), with k the nearest count, {exact} are exact (100·k/N rounds to the "
-            f"printed value: residual ≤ 0.005 points), {rounding} are rounding slips (0.01–0.02 points from 100·k/N "
-            "rounded, a few hundredths of one sample: a rounding or truncation error, not an impossible count) and "
-            f"{bad} are not k/N (farther off: those runs did not use exactly N targets, averaged several runs, or the "
-            "number is a typo). Residuals are |accuracy − 100·k/N| in points and in units of 100/N (one target sample).")
-
-
-def _audit_html(audit: pd.DataFrame) -> str:
-    shown = audit.rename(columns={"accuracy_percent": "accuracy (%)", "target_n": "N", "k_over_n_percent": "100·k/N",
-                                  "residual_points": "residual (points)", "residual_samples": "residual (× 100/N)",
-                                  "audit": "class"})
-    fmt = {"accuracy (%)": "{:.2f}".format, "100·k/N": "{:.4f}".format, "residual (points)": "{:.4f}".format,
-           "residual (× 100/N)": "{:.3f}".format}
-    shown = shown.assign(task=shown["task"].str.replace("->", "→"))
-    off = shown[shown["class"] != "exact"].sort_values("class", key=lambda s: s.map(AUDIT_CLASSES.index), kind="stable")
-    return (f"<h3>The {len(off)} accuracies that are not exact</h3>"
-            + off.to_html(classes="tbl audit", border=0, index=False, formatters=fmt)
-            + f"<details><summary>All {len(shown)} audited accuracies</summary>"
-            + shown.to_html(classes="tbl audit", border=0, index=False, formatters=fmt) + "</details>")
-
-
 def _compact_json(obj, depth: int = 0) -> str:
     """JSON indented by two spaces, with lists of scalars on one line."""
     pad, end = "  " * (depth + 1), "  " * depth
@@ -212,11 +189,55 @@ def _compact_json(obj, depth: int = 0) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
-def write_report(run_root: str | Path, params_dict: dict) -> Path:
-    """Write ``run_root/report.html`` (atomically) and return its path."""
+def _results(run_root: Path, d: dict, only, before) -> list[str]:
+    """The result sections (module docstring), then one line naming the outputs not selected."""
+    made = Path.is_file if before is None else (lambda path: made_since(path, before, run_root))
+    possible = {o for o, ok in (("real", d.get("composite")), ("shift", d.get("synthetic"))) if not ok}
+    body, skipped = [], []
+    for sections in (REAL_SECTIONS, SECTIONS):
+        if sections is REAL_SECTIONS and not (d.get("composite") or any(
+                made(run_root / "tables" / f"{stem}.csv") for stem in ("real_flow", "baselines_flow"))):
+            continue  # real first, and only where the params can make it
+        for section in sections:
+            output = SECTION_OUTPUTS.get(section[2])
+            if only is not None and output is not None and output not in only:
+                skipped += [output] if output not in possible else []
+                continue
+            body.append(_section(run_root, *section, made=made))
+    if skipped:
+        names = ", ".join(_OUTPUT_NAMES.get(o, o) for o in dict.fromkeys(skipped))
+        body.append(f"<p class='note'><em>Not selected in this run (<code>--only {html.escape(','.join(only))}</code>), "
+                    f"so not shown: {html.escape(names)}.</em></p>")
+    return body
+
+
+def _notes_html(notes: dict) -> list[str]:
+    out = []
+    if notes.get("warnings"):
+        out += ["<h2>Warnings about the data of these runs</h2>", "<ul>" + "".join(
+            f"<li>{html.escape(w)}</li>" for w in notes["warnings"]) + "</ul>"]
+    if notes.get("other_code"):
+        out += ["<h2>Runs made by other code</h2>", "<p>These runs count (same settings), but their training code "
+                "differs from this checkout's: delete a run's folder to redo it.</p><ul>" + "".join(
+                    f"<li>{html.escape(w)}</li>" for w in notes["other_code"]) + "</ul>"]
+    return out
+
+
+def write_report(run_root: str | Path, params_dict: dict, *, only=None, before: dict | None = None) -> Path:
+    """Write ``run_root/report.html`` (atomically) and return its path.
+
+    ``only``: the outputs this reproduction selected (None: every section whose file exists); ``before``: the
+    :func:`~madtn_utils.suite.notes.product_stamps` taken before its notebooks ran (None: every file counts).
+    """
+    from madtn_utils.suite.params import params_from_dict
+
     run_root = Path(run_root)
     audit = audit_table()
-    prov = provenance(params_dict, run_root)
+    try:
+        notes = run_notes(run_root, params_from_dict(params_dict))
+    except (ValueError, KeyError, TypeError):  # params of another version: the report without its notes
+        notes = {}
+    prov = provenance(params_dict, run_root, notes.get("devices"))
     d = params_dict["data"]
     shift = ", ".join(f"{k} {v:g}" for k, v in (d.get("shift") or {}).items())
     data_note = (f"synthetic databases ({d['synthetic']}, seed {d['synthetic_seed']}; shift strengths: {shift or 'none'})"
@@ -231,14 +252,12 @@ def write_report(run_root: str | Path, params_dict: dict) -> Path:
         "for Cross-database Micro-expression Recognition</em>, ICPR 2020 workshops. On synthetic data, compare orderings "
         "and gaps (full vs ablations, λ &gt; 0 vs λ = 0), not absolute numbers, with the paper.</p>",
     ]
-    if any((run_root / "tables" / f"{stem}.csv").is_file() for stem in ("real_flow", "baselines_flow")):  # real first
-        body += [_section(run_root, *s) for s in REAL_SECTIONS]
-    body += [_section(run_root, *s) for s in SECTIONS]
+    body += _results(run_root, d, only, before) + _notes_html(notes)
     packages = pd.DataFrame(list(prov["packages"].items()), columns=["package", "version"])
     body += [
         "<h2>Audit of the published accuracies</h2>",
         f"<p>{html.escape(audit_summary(audit))}</p>",
-        _audit_html(audit),
+        audit_html(audit),
         "<h2>Provenance</h2>",
         f"<p>Git commit: <code>{html.escape(prov['git_commit'])}</code><br>Devices used by the runs: "
         f"{html.escape(', '.join(prov['devices']) or 'none')}<br>Host: {html.escape(prov['host'])}, Python {prov['python']}, "

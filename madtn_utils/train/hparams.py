@@ -105,6 +105,11 @@ class TrainConfig:
         checks = [
             ("lam", self.lam >= 0, "a number >= 0"), ("lr", self.lr > 0, "a number > 0"),
             ("epochs", self.epochs >= 1, "an integer >= 1"), ("batch_size", self.batch_size >= 2, "an integer >= 2"),
+            ("widths", len(self.widths) == 3 and min(self.widths, default=0) >= 1,
+             "3 positive channel counts, one per convolution (e.g. [32, 64, 128])"),
+            ("kernel_sizes", len(self.kernel_sizes) == 3 and min(self.kernel_sizes, default=0) >= 1,
+             "3 positive kernel sizes, one per convolution (e.g. [5, 3, 3])"),
+            ("fc_dim", self.fc_dim >= 1, "an integer >= 1"),
             ("rotation_deg", 0 <= self.rotation_deg <= 180, "degrees in [0, 180]"),
             ("sigmas", len(self.sigmas) > 0 and min(self.sigmas) > 0, "one or more positive bandwidths"),
             ("kernel_reduce", self.kernel_reduce in ("sum", "mean"), "'sum' or 'mean'"),
