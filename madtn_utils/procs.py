@@ -35,7 +35,7 @@ import time
 import warnings
 from pathlib import Path
 
-__all__ = ["NotebookFailed", "RunLock", "die_with_parent", "pid_alive", "stale_pid", "remove_stale", "one_line_warning",
+__all__ = ["NotebookFailed", "RunLock", "die_with_parent", "pid_alive", "pid_running", "stale_pid", "remove_stale", "one_line_warning",
            "one_line_warnings"]
 
 _PR_SET_PDEATHSIG = 1
@@ -59,12 +59,24 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def pid_running(pid: int) -> bool:
+    """Whether a process ``pid`` exists and has not exited: a zombie (exited, not yet reaped by its parent) is not
+    running (Linux: its ``/proc`` state; elsewhere :func:`pid_alive`)."""
+    if not pid_alive(pid):
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return pid_alive(pid)  # no /proc (or the process just went): what kill(pid, 0) says
+    return state not in ("Z", "X")
+
+
 def _kill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
 
 
 def _watchdog(ppid: int, owner: int | None, interval: float) -> None:
-    while os.getppid() == ppid and (owner is None or pid_alive(owner)):
+    while os.getppid() == ppid and (owner is None or pid_running(owner)):
         time.sleep(interval)
     _kill_self()
 
@@ -79,6 +91,13 @@ def die_with_parent(owner: int | None = None, *, interval: float = 0.5) -> str:
     forkserver's child (``owner`` not its parent) gets both ("pdeathsig+watchdog"): the
     forkserver process outlives a SIGKILLed owner, so the parent-death signal alone never
     comes (seen: two baseline workers kept running 30 min after their command was killed).
+
+    The owner counts as gone as soon as it has exited, reaped or not (:func:`pid_running`): a caller that reads
+    the command's output to its end before it reaps the command (``subprocess.run(..., capture_output=True)``)
+    keeps the killed owner a zombie, while the workers, the forkserver (which lives until its children have
+    closed their copies of its pipe) and the resource tracker hold that output open: with "alive" meaning
+    "not reaped" each waited for the other (seen once: forkserver and two workers still there 150 s after the
+    SIGKILL of ``madtn preprocess --jobs 2``; whether it happened depended on whether the caller reaped first).
     Call it in the worker process itself (a pool initializer), never in a command.
     """
     ppid = os.getppid()
@@ -92,7 +111,7 @@ def die_with_parent(owner: int | None = None, *, interval: float = 0.5) -> str:
                 mechanism = "pdeathsig"
         except (OSError, AttributeError):  # no prctl in this libc: the watchdog below does the job
             mechanism = "watchdog"
-    if owner is not None and not pid_alive(owner):  # the owner died before we asked
+    if owner is not None and not pid_running(owner):  # the owner died before we asked (a zombie has died)
         _kill_self()
     if owner is not None and owner != ppid and mechanism == "pdeathsig":
         # a forkserver's child: the forkserver outlives a killed owner, so pdeathsig never fires; poll the owner too

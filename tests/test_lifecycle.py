@@ -381,3 +381,76 @@ def test_busy_forkserver_workers_die_with_their_killed_owner(tmp_path):
     script.write_text(_BUSY_POOL)
     cmd = [sys.executable, str(script), str(tmp_path), "pool"]  # cmd[3] names it in messages
     _kill_main_and_check(cmd, lambda kids: len(list(tmp_path.glob("ready-*"))) >= 2, ROOT)
+
+
+def _kill_unreaped_and_read_to_eof(cmd: list[str], ready, cwd: Path, timeout: float = 240) -> None:
+    """Start ``cmd`` with its stdout a pipe, wait until ``ready(descendant pids)``, SIGKILL the main process and,
+    without reaping it (a caller reading the output to its end first, as ``subprocess.run(capture_output=True)``
+    does), expect the end of its output within GRACE s: nothing it started may hold the pipe open."""
+    import select
+
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    seen: set[int] = set()
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            assert proc.poll() is None, f"{cmd[3]} ended before it could be killed"
+            seen |= _descendants(proc.pid)
+            if ready(seen):
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail(f"{cmd[3]}: never reached the point to kill it at")
+        seen |= _descendants(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)  # not waited for: the killed command stays a zombie meanwhile
+        end = time.time() + GRACE
+        eof = False
+        while not eof and time.time() < end:
+            if select.select([proc.stdout], [], [], max(0.0, end - time.time()))[0]:
+                eof = os.read(proc.stdout.fileno(), 1 << 16) == b""
+        left = {pid: _cmdline(pid)[:120] for pid in seen if _running(pid)}
+        assert eof, f"the killed command's output still open {GRACE} s after its SIGKILL, held by {left}"
+    finally:
+        proc.wait()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # the group is gone: nothing to clean up
+            pass
+        for pid in seen:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _forkservers(kids) -> int:
+    return sum("forkserver" in _cmdline(k) for k in kids)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["forkserver", "workers forked", "workers busy"])
+def test_killed_owner_not_yet_reaped_leaves_nothing_holding_its_output(tmp_path, point):
+    """The race behind a forkserver and two workers still holding the caller's stdout 150 s after a SIGKILL: a
+    caller that reads to EOF before it reaps keeps the killed owner a zombie, which counted as alive for the
+    workers' watchdog, while the forkserver waits for its workers. Killed at three points, the output must end."""
+    script = tmp_path / "pool.py"
+    script.write_text(_BUSY_POOL)
+    ready = {"forkserver": lambda kids: _forkservers(kids) >= 1,
+             "workers forked": lambda kids: _forkservers(kids) >= 3,
+             "workers busy": lambda kids: len(list(tmp_path.glob("ready-*"))) >= 2}[point]
+    _kill_unreaped_and_read_to_eof([sys.executable, str(script), str(tmp_path), "pool"], ready, ROOT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.0, 1.0, 3.0])
+def test_killed_preprocess_on_a_cold_cache_releases_its_output(tmp_path, shared, delay):
+    """``madtn preprocess --jobs 2`` on a cold cache, SIGKILLed at several points after its forkserver starts and
+    not reaped before its output has ended."""
+    params = _params(tmp_path, shared, "pre", cache_dir=str(tmp_path / "cold-cache"), preprocess__map_size=64)
+    cmd = [sys.executable, "-m", "madtn_utils.cli", "preprocess", "--params", str(params), "--jobs", "2"]
+    start: list[float] = []
+
+    def ready(kids) -> bool:
+        if _forkservers(kids) >= 1 and not start:
+            start.append(time.time())
+        return bool(start) and time.time() - start[0] >= delay
+
+    _kill_unreaped_and_read_to_eof(cmd, ready, tmp_path)

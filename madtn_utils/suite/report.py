@@ -223,20 +223,23 @@ def _notes_html(notes: dict) -> list[str]:
     return out
 
 
-def write_report(run_root: str | Path, params_dict: dict, *, only=None, before: dict | None = None) -> Path:
+def write_report(run_root: str | Path, params_dict: dict, *, only=None, before: dict | None = None,
+                 notes: dict | None = None) -> Path:
     """Write ``run_root/report.html`` (atomically) and return its path.
 
     ``only``: the outputs this reproduction selected (None: every section whose file exists); ``before``: the
-    :func:`~madtn_utils.suite.notes.product_stamps` taken before its notebooks ran (None: every file counts).
+    :func:`~madtn_utils.suite.notes.product_stamps` taken before its notebooks ran (None: every file counts);
+    ``notes``: :func:`~madtn_utils.suite.notes.run_notes` (computed here when None).
     """
     from madtn_utils.suite.params import params_from_dict
 
     run_root = Path(run_root)
     audit = audit_table()
-    try:
-        notes = run_notes(run_root, params_from_dict(params_dict))
-    except (ValueError, KeyError, TypeError):  # params of another version: the report without its notes
-        notes = {}
+    if notes is None:
+        try:
+            notes = run_notes(run_root, params_from_dict(params_dict))
+        except (ValueError, KeyError, TypeError):  # params of another version: the report without its notes
+            notes = {}
     prov = provenance(params_dict, run_root, notes.get("devices"))
     d = params_dict["data"]
     shift = ", ".join(f"{k} {v:g}" for k, v in (d.get("shift") or {}).items())

@@ -15,7 +15,8 @@
    08), which collect the runs and write tables (CSV, Markdown, LaTeX) and figures (PNG, PDF);
    Tables 3-4 carry the baseline rows;
 5. write ``report.html`` (what this call's notebooks wrote, for the selected outputs only:
-   :func:`~madtn_utils.suite.report.write_report`) and return its path.
+   :func:`~madtn_utils.suite.report.write_report`), print the runs' data warnings (a class missing from a
+   source or target: recorded by the runs and the baselines, one line each) and return the report's path.
 
 A failing notebook (a grid run or 03–11) stops the command with one line naming the
 executed notebook to open (``<name>.failed.ipynb``).
@@ -26,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 
 from madtn_utils.procs import RunLock, remove_stale
@@ -129,7 +131,8 @@ def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs,
     from madtn_utils.suite.checks import check_baseline_sizes
     from madtn_utils.suite.execute import run_grid
     from madtn_utils.suite.params import load_domain
-    from madtn_utils.suite.notes import product_stamps
+    from madtn_utils.suite.notes import product_stamps, run_notes
+    from madtn_utils.suite.scores import RunWarning
     from madtn_utils.suite.report import write_report
     from madtn_utils.suite.spec import spec_params
     from madtn_utils.train.tasks import parse_task
@@ -160,7 +163,10 @@ def _reproduce_locked(params, params_file, only, specs, run_root: Path, *, jobs,
     before = product_stamps(run_root)  # the report shows only what the notebooks below write
     selected = _run_notebooks(params, params_file, only, run_root, jobs, stages, t0)
     stages["notebooks"] = round(time.perf_counter() - t0, 1)
-    report = write_report(run_root, to_dict(params), only=selected, before=before)
+    notes = run_notes(run_root, params)
+    report = write_report(run_root, to_dict(params), only=selected, before=before, notes=notes)
+    for line in notes["warnings"]:  # the kernels' warnings never reach the terminal: the runs' own, once here
+        warnings.warn(line, RunWarning, stacklevel=2)
     write_json(run_root / "stages.json", stages)
     if progress:
         print(f"stages (s): {stages}")
