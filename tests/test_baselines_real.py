@@ -131,8 +131,8 @@ def test_reproduce_only_baselines_puts_the_real_rows_in_table_3_and_the_report(t
     data = {"name": "blr", "seeds": [0], "jobs": 1, "cache_dir": str(shared / "cache"), "output_dir": str(tmp_path / "out"),
             "data": {"synthetic": "tiny", "synthetic_seed": 0, "synthetic_dir": str(shared / "synthetic")},
             "preprocess": {"map_size": 32}, "experiments": {"tasks": ["H->V"]},
-            "baselines": {"methods": ["SVM", "GFK"], "hparams": {"GFK": {"n_components": 4}}, "oracle": True,
-                          "grids": {"SVM": {"C": [0.1, 10.0]}, "GFK": {"n_components": [3, 70]}},
+            "baselines": {"methods": ["SVM", "IW-SVM"], "oracle": True,
+                          "grids": {"SVM": {"C": [0.1, 10.0]}, "IW-SVM": {"B": [0.05]}},
                           "real_features": {k: str(v) for k, v in FILES.items()}}}
     path = tmp_path / "blr.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -142,7 +142,7 @@ def test_reproduce_only_baselines_puts_the_real_rows_in_table_3_and_the_report(t
     run = params.run_dir
     t3 = pd.read_csv(run / "tables" / "table3.csv")
     real = t3[t3.source == "ours, real LBP-TOP"]
-    assert list(real.method) == ["SVM", "SVM", "GFK", "GFK"] and list(real.task) == ["V->N", "N->V"] * 2
+    assert list(real.method) == ["SVM", "SVM", "IW-SVM", "IW-SVM"] and list(real.task) == ["V->N", "N->V"] * 2
     rows = list(wide(t3).index)
     assert rows.index("SVM [ours, real LBP-TOP]") == rows.index("SVM [ours]") + 1 == rows.index("SVM [paper]") + 2
     assert not (run / "tables" / "table4.csv").exists()
@@ -151,11 +151,12 @@ def test_reproduce_only_baselines_puts_the_real_rows_in_table_3_and_the_report(t
                                        "accuracy_oracle_minus_label_free", "accuracy_paper"]
     svm = table[(table.method == "SVM") & (table.task == "V->N")].iloc[0]
     assert svm.accuracy_paper == pytest.approx(0.6338) and svm.accuracy_oracle >= svm.accuracy_label_free
-    failed = pd.read_csv(run / "tables" / "baselines_failed.csv")  # GFK's d = 70 is over the 71-sample domains' limit
-    assert set(failed.fit) == {"oracle: 1 of 3 settings"} and failed.message.str.contains("n_components").all()
+    failed = pd.read_csv(run / "tables" / "baselines_failed.csv")  # KMM's B = 0.05 is below 1 - eps: infeasible
+    assert list(failed.method) == ["IW-SVM"] * 3 and set(failed.fit) == {"oracle: 1 of 2 settings"}
+    assert failed.message.str.startswith("ValueError: B: expected B >= 1 - eps").all()
     html = (run / "report.html").read_text()
     assert "<h2>Baselines on real features</h2>" in html and "SVM [ours, real LBP-TOP]" in html
-    assert "<h2>Baselines that failed</h2>" in html and "oracle: 1 of 3 settings" in html
+    assert "<h2>Baselines that failed</h2>" in html and "oracle: 1 of 2 settings" in html
     rec = json.loads((run / "baselines" / "real" / "V-N.json").read_text())
     assert rec["n_target"] == 71 and rec["files"]["nir"] == str(FILES["nir"].resolve())
     got = collect_baselines(run, params)
