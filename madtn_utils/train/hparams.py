@@ -55,8 +55,9 @@ CONTROLS = ("none", "permute_source_labels", "flip_mmd", "zero_input")
 ALIGNMENTS = ("mmd", "coral", "dann", "jmmd")
 #: TrainConfig fields the run hash leaves out (:func:`hashed_fields`): name -> the value at which it is left
 #: out (None: always). ``save_model`` changes no number; ``alignment`` came after TRAIN_VERSION 2, and at
-#: ``mmd`` it trains exactly as before, so the runs made before it keep their hashes.
-UNHASHED = {"save_model": None, "alignment": "mmd"}
+#: ``mmd`` it trains exactly as before, so the runs made before it keep their hashes; ``measure_gap`` changes
+#: no prediction, and a run made without the gap hashes apart so that a gap table never takes it for one with it.
+UNHASHED = {"save_model": None, "alignment": "mmd", "measure_gap": True}
 #: Seed of the source-label permutation of ``control: permute_source_labels`` (the same for every run).
 PERMUTATION_SEED = 0
 
@@ -97,6 +98,7 @@ class TrainConfig:
     channels_last: bool = True  # convolutions on channels-last tensors: 1.5x the steps/s of NCHW on the CPU (bench, README)
     tf32: bool = False  # CUDA: TF32 matmuls and convolutions while training (off: exact float32); unmeasured here
     autocast: Literal["auto", "off", "bf16"] = "auto"  # training forward in bfloat16: auto = where the CPU runs it natively (runtime.resolve_autocast); loss, MMD, eval float32
+    measure_gap: bool = True  # measure the domain gap (train.gap) before and after training: a measurement only (eval mode, no random numbers), but its logistic regressions cost about as much as training at 28 px
     compile: bool = False  # torch.compile the training forward (CUDA intended; unmeasured on a GPU here)
     alignment: Literal["mmd", "coral", "dann", "jmmd"] = "mmd"  # the alignment loss (ALIGNMENTS); mmd = the paper
     save_model: bool = False  # save each seed's trained weights beside the run (model_seed<N>.pt; not in the hash)

@@ -222,7 +222,7 @@ def fit_prepared(prepared: PreparedTask, target: DomainData, config: TrainConfig
     with run_context(config, device):
         streams = run_streams(seed, device)
         model = init_model(config, prepared.input_size, seed, device)
-        measured = prepared.source_test_maps is not None  # prepare_task puts them there
+        measured = prepared.source_test_maps is not None and config.measure_gap  # prepare_task puts them there
         gap_init = measure_gap(model, prepared, config.eval_batch_size) if measured else {}  # eval mode: no random numbers
         classifier = init_domain_classifier(config, model, seed, device)
         params = list(model.parameters()) + ([] if classifier is None else list(classifier.parameters()))

@@ -170,7 +170,7 @@ def _fit_grouped(members: list[Member], target: DomainData, progress: bool) -> l
     cfg, first = members[0].config, members[0].prepared
     device, t0, n = first.device, time.perf_counter(), len(members)
     columns = history_columns(cfg)
-    measured = all(m.prepared.source_test_maps is not None for m in members)
+    measured = all(m.prepared.source_test_maps is not None and m.config.measure_gap for m in members)
     with run_context(cfg, device):
         streams = [run_streams(m.seed, device) for m in members]
         nets = [init_model(m.config, first.input_size, m.seed, device) for m in members]
