@@ -136,9 +136,11 @@ def _study_specs(params, only) -> list[RunSpec]:
     if "alignment" in only:
         specs += alignment_specs(params)
     if "shift" in only:
+        base = params.data.shift
         for t in e.shift_tasks:
-            for strength in e.shift_strengths:
-                shift = {f"data.shift.{c}": float(strength) for c in SHIFT_COMPONENTS}
+            for strength in e.shift_strengths:  # the params' own shift: the runs without overrides (made once)
+                same = all(float(strength) == getattr(base, c) for c in SHIFT_COMPONENTS)
+                shift = {} if same else {f"data.shift.{c}": float(strength) for c in SHIFT_COMPONENTS}
                 specs += [RunSpec(t, x, FULL, tuple({**shift, **o}.items())) for x, o in ((0.0, {}), (lam, {}), (lam, MEDIAN))]
     return specs
 
@@ -180,17 +182,16 @@ def real_specs(params) -> list[RunSpec]:
 
 
 def alignment_specs(params) -> list[RunSpec]:
-    """The runs of ``--only alignment``: on each task of the params' data (``experiments.tasks``, or with
-    ``data.source: composite`` the real-data tasks), λ = 0 and every ``train.alignment`` loss at ``train.lam``."""
-    from madtn_utils.train.hparams import ALIGNMENTS
-
-    lam = float(params.train.lam)
+    """The runs of ``--only alignment``: on each task of the params' data (``experiments.alignment_tasks`` or
+    ``experiments.tasks``; with ``data.source: composite`` the real-data tasks), λ = 0, the MMD and each loss of
+    ``experiments.alignment_losses`` at ``train.lam``."""
+    e, lam = params.experiments, float(params.train.lam)
     real = params.data.source == "composite"
     base = dict(COMPOSITE) if real else {}
     specs = []
-    for t in (real_tasks(params) if real else params.experiments.tasks):
+    for t in (real_tasks(params) if real else (e.alignment_tasks or e.tasks)):
         specs += [RunSpec(t, 0.0, FULL, tuple(base.items())), RunSpec(t, lam, FULL, tuple(base.items()))]
-        specs += [RunSpec(t, lam, FULL, tuple({**base, "train.alignment": a}.items())) for a in ALIGNMENTS if a != "mmd"]
+        specs += [RunSpec(t, lam, FULL, tuple({**base, "train.alignment": a}.items())) for a in e.alignment_losses]
     return specs
 
 

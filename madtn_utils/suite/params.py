@@ -86,10 +86,13 @@ class ExperimentParams:
     real_lambdas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # real-data study: λ sweep of the paper's kernel
     real_variants: tuple[str, ...] = ("paper kernel", "median kernel", "L2 features", "CORAL", "DANN", "JMMD", "labels permuted",
                                       "input zeroed", "MMD flipped")  # real-data study: variants at λ beside λ = 0 (grid.REAL_VARIANTS)
+    alignment_losses: tuple[Literal["coral", "dann", "jmmd"], ...] = ("coral", "dann", "jmmd")  # --only alignment: the losses beside λ = 0 and the MMD
+    alignment_tasks: tuple[str, ...] = ()  # --only alignment on the benchmark's data: its tasks; () = experiments.tasks
     real_loso_seeds: int = 3  # real-data study: seeds (the first of params.seeds) of leave-one-subject-out at λ = 0 within each database; 0 = none
 
     def __post_init__(self):
-        for name in ("tasks", "ablation_tasks", "lambda_tasks", "control_tasks", "shift_tasks", "real_tasks"):
+        for name in ("tasks", "ablation_tasks", "lambda_tasks", "control_tasks", "shift_tasks", "real_tasks",
+                     "alignment_tasks"):
             values = getattr(self, name)
             for i, task in enumerate(values):
                 try:
