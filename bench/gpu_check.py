@@ -83,14 +83,19 @@ def main(argv=None) -> int:
     ap.add_argument("--stacking", default=None, choices=("auto", "seeds", "runs", "loop"), help="default: the params'")
     ap.add_argument("--out", default=None, help="run folder (default: the params' run folder)")
     args = ap.parse_args(argv)
+    sys.path.insert(1, str(Path(__file__).resolve().parent))
+    from grid import check_args  # bench/grid.py: the same checks of --params, --seeds, --epochs
+
+    check_args(args)
 
     import torch
 
     from madtn_utils.config import config_hash
-    from madtn_utils.files import write_json
-    from madtn_utils.suite.grid import OUTPUTS, grid_for, run_dir_of
+    from madtn_utils.files import writable_dir, write_json
+    from madtn_utils.suite.grid import grid_for, run_dir_of
     from madtn_utils.suite.groups import plan_groups
     from madtn_utils.suite.params import database_root, load_domain, load_params, override
+    from madtn_utils.suite.reproduce import select_outputs
     from madtn_utils.suite.runs import train_runs
     from madtn_utils.suite.spec import recorded_hash, run_hash, spec_params
     from madtn_utils.suite.tables import collect_runs, lambda_table, table_3_4, table_5, wide
@@ -98,9 +103,10 @@ def main(argv=None) -> int:
 
     changes = {"seeds": args.seeds, "train.epochs": args.epochs, "train.stacking": args.stacking}
     params = override(load_params(args.params), {k: v for k, v in changes.items() if v is not None})
-    only = OUTPUTS if args.only == "all" else tuple(o.strip() for o in args.only.split(",") if o.strip())
+    only = select_outputs(params, args.only)  # all: what these params can make, as madtn reproduce --only all
     specs = grid_for(params, only)
     root = Path(args.out) if args.out else params.run_dir
+    writable_dir(root, f"--out {str(root)!r}")  # before any work: a folder (or one that can be made), writable
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device: the CPU"
     print(f"{gpu}; torch {torch.__version__}; {len(specs)} runs x {len(params.seeds)} seeds; "
           f"stacking {params.train.stacking}; out {root}", flush=True)
@@ -152,4 +158,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from madtn_utils.procs import one_line_errors
+
+    raise SystemExit(one_line_errors("bench/gpu_check.py", main))

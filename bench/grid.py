@@ -94,6 +94,7 @@ def main(argv=None) -> int:
     ap.add_argument("--channels-last", action="store_true", help="train.channels_last for both ways")
     ap.add_argument("--only", default="table5,fig6", help="the outputs whose runs of --task are timed (e.g. real)")
     args = ap.parse_args(argv)
+    check_args(args)
 
     from madtn_utils.suite.grid import grid_for
     from madtn_utils.suite.params import load_domain, load_params, override
@@ -110,7 +111,7 @@ def main(argv=None) -> int:
     task = args.task or params.experiments.lambda_tasks[0]
     specs = [s for s in grid_for(params, tuple(args.only.split(","))) if s.task == task]
     if not specs:
-        raise SystemExit(f"--task {task}: expected a task with runs in --only {args.only}")
+        raise ValueError(f"--task {task}: expected a task with runs in --only {args.only}")
     size = params.data.composite.map_size if params.data.source == "composite" else params.preprocess.map_size
     runs = []
     for s in specs:
@@ -169,5 +170,20 @@ def main(argv=None) -> int:
     return 0
 
 
+def check_args(args) -> None:
+    """The flags' values, each refused in one line naming it (``bench/gpu_check.py`` shares it)."""
+    if getattr(args, "random", None) is not None and min(args.random) < 2:
+        raise ValueError(f"--random: expected N_SOURCE and N_TARGET of at least 2 maps each, got {' '.join(map(str, args.random))}")
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs: expected an integer >= 1, got {args.epochs}")
+    if args.seeds is not None and (min(args.seeds) < 0 or len(set(args.seeds)) != len(args.seeds)):
+        raise ValueError(f"--seeds: expected distinct seeds >= 0, got {' '.join(map(str, args.seeds))}")
+    if not Path(args.params).is_file():
+        raise ValueError(f"--params {args.params}: {'is a folder' if Path(args.params).is_dir() else 'no such file'}: "
+                         "expected a params YAML file")
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from madtn_utils.procs import one_line_errors
+
+    raise SystemExit(one_line_errors("bench/grid.py", main))

@@ -35,8 +35,8 @@ import time
 import warnings
 from pathlib import Path
 
-__all__ = ["NotebookFailed", "RunLock", "die_with_parent", "pid_alive", "pid_running", "stale_pid", "remove_stale", "one_line_warning",
-           "one_line_warnings"]
+__all__ = ["NotebookFailed", "RunLock", "die_with_parent", "pid_alive", "pid_running", "stale_pid", "remove_stale",
+           "one_line_warning", "one_line_warnings", "BAD_INPUT", "one_line_errors"]
 
 _PR_SET_PDEATHSIG = 1
 _STALE = (re.compile(r"\.(?:partial|tmp|write-probe)-(\d+)(?:\.[A-Za-z0-9]+)?$"), re.compile(r"^\.tmp-.+-(\d+)$"))
@@ -194,3 +194,21 @@ def one_line_warnings(prefix: str = ""):
 
     previous, warnings.formatwarning = warnings.formatwarning, fmt
     return previous
+
+
+#: What a command turns into one line and exit status 2: a bad input (named by the error) or a failing notebook.
+BAD_INPUT = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, NotebookFailed)
+
+
+def one_line_errors(prog: str, func, argv=None) -> int:
+    """``func(argv)``'s exit status, with a :data:`BAD_INPUT` error printed as one line ``<prog>: error: <message>``
+    (exit status 2) and an interruption as ``<prog>: interrupted`` (130), as ``madtn`` does: for the scripts
+    under ``bench/``."""
+    try:
+        return int(func(argv) or 0)
+    except BAD_INPUT as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130

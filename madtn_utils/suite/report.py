@@ -205,7 +205,9 @@ def _results(run_root: Path, d: dict, only, before) -> list[str]:
                 continue
             body.append(_section(run_root, *section, made=made))
     if skipped:
-        names = ", ".join(_OUTPUT_NAMES.get(o, o) for o in dict.fromkeys(skipped))
+        order = list(_OUTPUT_NAMES)  # the outputs' order of --only
+        names = ", ".join(_OUTPUT_NAMES.get(o, o) for o in sorted(set(skipped), key=lambda o: (o not in order, order.index(o)
+                                                                                                 if o in order else 0)))
         body.append(f"<p class='note'><em>Not selected in this run (<code>--only {html.escape(','.join(only))}</code>), "
                     f"so not shown: {html.escape(names)}.</em></p>")
     return body

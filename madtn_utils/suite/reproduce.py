@@ -32,7 +32,7 @@ from pathlib import Path
 
 from madtn_utils.procs import RunLock, remove_stale
 
-__all__ = ["reproduce", "check_jobs", "parse_only", "with_tables", "save_params"]
+__all__ = ["reproduce", "select_outputs", "check_jobs", "parse_only", "with_tables", "save_params"]
 
 
 def save_params(run_root: Path, data: dict, overwrite: bool) -> None:
@@ -89,6 +89,18 @@ def parse_only(text: str | None) -> tuple[str, ...] | None:
     return only
 
 
+def select_outputs(params, only) -> tuple[str, ...]:
+    """The outputs of ``only`` (a tuple or the ``--only`` text) under ``params``: None = the default outputs, ``all`` =
+    every output these params can make (``real`` only with ``data.composite``, ``shift`` only with synthetic data)."""
+    from madtn_utils.suite.grid import DEFAULT_OUTPUTS, OUTPUTS
+
+    only = parse_only(only) if isinstance(only, str) else only
+    if only is not None and tuple(only) == OUTPUTS:
+        only = tuple(o for o in only if not (o == "real" and params.data.composite is None)
+                     and not (o == "shift" and params.data.synthetic is None))
+    return tuple(DEFAULT_OUTPUTS if only is None else only)
+
+
 def reproduce(params_file: str, *, only=None, jobs: int | None = None, scheduler: str | None = None,
               overwrite: bool = False, progress: bool = True) -> Path:
     """Run the reproduction (module docstring); returns the report's path.
@@ -99,16 +111,13 @@ def reproduce(params_file: str, *, only=None, jobs: int | None = None, scheduler
     """
     from madtn_utils.suite.checks import check_paths
     from madtn_utils.suite.execute import connect
-    from madtn_utils.suite.grid import DEFAULT_OUTPUTS, OUTPUTS, grid_for
+    from madtn_utils.suite.grid import grid_for
     from madtn_utils.suite.params import load_params
 
     check_jobs(jobs)
     only = parse_only(only) if isinstance(only, str) else only
     params = load_params(params_file)
-    if only is not None and tuple(only) == OUTPUTS:  # --only all: what these params can make
-        only = tuple(o for o in only if not (o == "real" and params.data.composite is None)
-                     and not (o == "shift" and params.data.synthetic is None))
-    only = tuple(DEFAULT_OUTPUTS if only is None else only)
+    only = select_outputs(params, only)
     specs = grid_for(params, only)
     check_paths(params, specs)
     jobs = params.n_jobs if jobs is None else (jobs or os.cpu_count() or 1)

@@ -108,7 +108,8 @@ def train_runs(params: RunParams, *, source: str, target: str, runs, seeds=None,
     t_data = time.perf_counter() - t0
     notes = class_notes(src, "source")
     members = prepare_members(src, tgt, [(c, seeds, f"{task} ({run_slug(s)})") for c, s in zip(cfgs, specs)])
-    flat = fit_stacked(members, tgt, progress=progress)
+    with _blas_threads(cfgs[0].cpu_threads):  # madtn train, a grid worker, gpu_check: one BLAS thread count
+        flat = fit_stacked(members, tgt, progress=progress)
     notes += class_notes(tgt, "target")  # target labels: read only after training, to score
     for note in notes:
         warnings.warn(f"{task}: {note}", RunWarning, stacklevel=2)
@@ -147,6 +148,19 @@ def train_runs(params: RunParams, *, source: str, target: str, runs, seeds=None,
         more = f" ({len(problems) - 1} more run(s) rescued likewise: {'; '.join(problems[1:])})" if len(problems) > 1 else ""
         raise ValueError(problems[0] + more)
     return records
+
+
+def _blas_threads(threads: int):
+    """BLAS and OpenMP pools (numpy, scikit-learn: the domain gap) limited to ``train.cpu_threads`` while training and
+    scoring, as torch is, so a run gives the same numbers from ``madtn train`` as from a grid worker (which the grid
+    starts with ``cpu_count // workers`` of them); ``0``: left as set."""
+    import contextlib
+
+    if not threads:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(threads)
 
 
 def per_seed_record(result) -> dict:

@@ -123,11 +123,17 @@ def controls_table(runs: pd.DataFrame, *, tasks, lam: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def shift_table(runs: pd.DataFrame, *, tasks, lam: float) -> pd.DataFrame:
-    """The shift study: per task, method (λ = 0, λ, median kernel at λ) and shift strength, accuracy mean ± std."""
+def shift_table(runs: pd.DataFrame, *, tasks, lam: float, shift=None) -> pd.DataFrame:
+    """The shift study: per task, method (λ = 0, λ, median kernel at λ) and shift strength, accuracy mean ± std.
+
+    ``shift``: the params' ``data.shift``; where all its components have one strength, the runs without shift
+    overrides are the study's runs at that strength (:func:`~madtn_utils.suite.grid.grid_for` makes them once)."""
     rows = []
+    base = {getattr(shift, c) for c in SHIFT_COMPONENTS} if shift is not None else set()
     for _, r in runs[runs["task"].isin(tasks) & (runs["components"] == FULL)].iterrows():
         parts = dict(p.split("=", 1) for p in r["variant"].split(", ") if "=" in p)
+        if len(base) == 1 and not any(c in parts for c in SHIFT_COMPONENTS):
+            parts.update(dict.fromkeys(SHIFT_COMPONENTS, str(next(iter(base)))))
         strengths = {parts.get(c) for c in SHIFT_COMPONENTS}
         if len(strengths) != 1 or None in strengths:
             continue  # not a run of the study (its four strengths are set together)
