@@ -19,7 +19,7 @@ anything, while the results of other code never count silently:
 True
 >>> len(v["source_sha256"])
 16
->>> other_code({"code": dict(v)}), other_code({"code": {**v, "commit": "0123456789abcdef", "source_sha256": "0" * 16}})
+>>> other_code({"code": dict(v)}), other_code({"code": {**v, "commit": "0123456789abcdef", "dirty": True, "source_sha256": "0" * 16}})
 (None, 'training code differs (commit 0123456789 with uncommitted changes, source 0000000000000000)')
 """
 
