@@ -309,5 +309,6 @@ def test_reproduce_only_real_and_alignment_end_to_end(tmp_path):
     align = pd.read_csv(root / "tables" / "alignment.csv")
     assert align["variant"].tolist()[:5] == ["λ = 0", "MMD (paper)", "CORAL", "DANN", "JMMD"]
     page = (root / "report.html").read_text()
-    assert page.index("Real data: MADTN on the real optical flow") < page.index("<h2>Table 3")
+    assert page.index("Real data: MADTN on the real optical flow") < page.index("<h2>Beyond the paper: other alignment")
+    assert "<h2>Table 3" not in page and "so not shown: Table 3" in page  # not selected: one line, no heading
     assert "other alignment losses" in page

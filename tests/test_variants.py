@@ -90,7 +90,8 @@ def test_study_outputs_plan_their_runs(params):
     assert len(controls) == 6 and {s.components for s in controls} == {"onOF-Face-endOF", "Face"}
     assert {dict(s.overrides).get("train.control") for s in controls} == {None, "permute_source_labels", "flip_mmd"}
     shift = grid_for(p, ("shift",))
-    assert len(shift) == 2 * 3 and {dict(s.overrides)["data.shift.sampling"] for s in shift} == {0.0, 1.0}
+    # strength 1 is the params' own shift (every component 1): those are the default runs, without overrides
+    assert len(shift) == 2 * 3 and {dict(s.overrides).get("data.shift.sampling") for s in shift} == {0.0, None}
     real = dataclasses.replace(p, data=dataclasses.replace(p.data, synthetic=None))
     with pytest.raises(ValueError, match=r"--only shift: the shift study needs synthetic data"):
         grid_for(real, ("shift",))

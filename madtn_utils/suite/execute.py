@@ -212,6 +212,7 @@ def run_grid(params_file: str | Path, specs, run_root: str | Path, *, jobs: int 
     params_file = str(Path(params_file).resolve())
     params = load_params(params_file)
     runs = {s: (run_dir_of(run_root, s), run_hash(params, s)) for s in specs}
+    remove_stale(*(f for f, _ in runs.values()))  # a killed group's partial notebook, beside runs it finished
     results = [{"run": f.name, "status": "done before", "seconds": 0.0} for f, h in runs.values() if is_finished(f, h)]
     pending = [s for s, (f, h) in runs.items() if not is_finished(f, h)]
     workers, gpus = (jobs, None) if scheduler is not None else grid_devices(params.train.device, jobs)
