@@ -202,3 +202,18 @@ def test_a_folder_where_a_file_is_expected_says_so(tmp_path, capsys):
 
     with pytest.raises(ValueError, match=r"weights file .* is a folder: expected retinaface.pth"):
         make_detector("retinaface", weights=str(tmp_path))
+
+
+def test_reproduce_hands_the_notebooks_an_absolute_params_path(tmp_path, monkeypatch):
+    """A relative --params is resolved once, before any notebook thread runs: papermill changes the process's
+    working directory while a notebook executes, so resolving it later (as the notebook stage did) pointed 03 at
+    notebooks/params/smoke.yaml and `make demo` failed."""
+    import madtn_utils.suite.reproduce as rep
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "x.yaml").write_text(f"name: x\noutput_dir: {tmp_path / 'out'}\ncache_dir: {tmp_path / 'c'}\n")
+    seen = {}
+    monkeypatch.setattr(rep, "_reproduce_locked", lambda params, params_file, *a, **k: seen.setdefault("f", params_file))
+    monkeypatch.chdir(tmp_path)
+    rep.reproduce("p/x.yaml", only=("table5",), progress=False)
+    assert seen["f"] == str(tmp_path / "p" / "x.yaml")

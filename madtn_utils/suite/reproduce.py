@@ -116,6 +116,7 @@ def reproduce(params_file: str, *, only=None, jobs: int | None = None, scheduler
 
     check_jobs(jobs)
     only = parse_only(only) if isinstance(only, str) else only
+    params_file = str(Path(params_file).resolve())  # the notebooks run elsewhere: they get the absolute path
     params = load_params(params_file)
     only = select_outputs(params, only)
     specs = grid_for(params, only)
