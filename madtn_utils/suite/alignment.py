@@ -54,7 +54,6 @@ def alignment_values(run_root, params) -> pd.DataFrame:
 
 def alignment_table(values: pd.DataFrame) -> pd.DataFrame:
     """Per task: λ = 0, then each loss with its paired difference to λ = 0 (:func:`~madtn_utils.suite.paired.paired_table`)."""
-    order = {v: i for i, v in enumerate([REFERENCE, *LOSSES.values()])}
-    values = values[values["variant"].isin(order)]
-    values = values.assign(_o=values["variant"].map(order)).sort_values(["task", "_o", "seed"], kind="stable")
-    return paired_table(values.drop(columns="_o"), reference=REFERENCE)
+    from madtn_utils.suite.real import ordered_variants
+
+    return paired_table(ordered_variants(values, [REFERENCE, *LOSSES.values()]), reference=REFERENCE)

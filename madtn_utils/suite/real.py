@@ -29,7 +29,7 @@ from madtn_utils.preprocess.domain import FULL
 from madtn_utils.suite.paired import paired_table
 from madtn_utils.suite.spec import matching_records
 
-__all__ = ["REFERENCE", "variant_label", "seed_values", "real_values", "real_table", "sweep_table", "loso_hash", "run_loso",
+__all__ = ["REFERENCE", "variant_label", "seed_values", "real_values", "ordered_variants", "real_table", "sweep_table", "loso_hash", "run_loso",
            "loso_table", "display_table"]
 
 #: The variant every other is compared with.
@@ -85,7 +85,8 @@ def real_values(run_root, params) -> pd.DataFrame:
     return seed_values(run_root, params, lambda lam, o: variant_label(lam, o, float(params.train.lam)))
 
 
-def _ordered(values: pd.DataFrame, variants) -> pd.DataFrame:
+def ordered_variants(values: pd.DataFrame, variants) -> pd.DataFrame:
+    """The rows of ``values`` whose variant is in ``variants``, sorted by task, that order, then seed."""
     order = {v: i for i, v in enumerate(variants)}
     keep = values[values["variant"].isin(order)]
     return keep.assign(_o=keep["variant"].map(order)).sort_values(["task", "_o", "seed"], kind="stable").drop(columns="_o")
@@ -98,7 +99,7 @@ def real_table(values: pd.DataFrame, *, metric: str = "accuracy") -> pd.DataFram
     variants = [REFERENCE, "paper kernel", "median kernel", "L2 features"]
     variants += sorted(v for v in set(values["variant"]) if v.endswith("alignment"))
     variants += list(_CONTROL_NAMES.values())
-    part = _ordered(values, variants)
+    part = ordered_variants(values, variants)
     table = paired_table(part, reference=REFERENCE, value=metric)
     majority = part.groupby("task")["majority"].first()
     return table.assign(majority=table["task"].map(majority))
@@ -108,7 +109,7 @@ def sweep_table(values: pd.DataFrame, *, lambdas, params_lam: float) -> pd.DataF
     """The λ sweep of the paper's kernel: per task and λ, accuracy mean ± std and the paired difference to λ = 0."""
     names = {float(x): (REFERENCE if x == 0 else ("paper kernel" if np.isclose(x, params_lam) else f"λ = {x:g}"))
              for x in lambdas}
-    part = _ordered(values, list(dict.fromkeys(names.values())))
+    part = ordered_variants(values, list(dict.fromkeys(names.values())))
     table = paired_table(part, reference=REFERENCE)
     lam_of = {v: k for k, v in names.items()}
     return table.assign(lam=table["variant"].map(lam_of)).sort_values(["task", "lam"], kind="stable").reset_index(drop=True)
@@ -144,24 +145,20 @@ def _loso_unit(params, database: str, seed: int) -> dict:
             "predictions": preds[["sample_id", "fold", "label", "pred"]].to_dict("list")}
 
 
-def _init_worker(owner: int) -> None:
-    from madtn_utils.procs import die_with_parent
-
-    die_with_parent(owner)
-
-
 def run_loso(params, run_root, databases, *, jobs: int | None = None) -> list[dict]:
     """Run the LOSO seeds (the first ``experiments.real_loso_seeds`` of ``params.seeds``) of ``databases`` that
     are not done under ``params`` (resume), in ``jobs`` worker processes; each written as soon as it is done."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    from madtn_utils.procs import die_with_parent
+
     seeds = list(params.seeds[:params.experiments.real_loso_seeds])
     units = [(db, s) for db in databases for s in seeds]
     todo = [(db, s) for db, s in units if _recorded_hash(_loso_path(run_root, db, s)) != loso_hash(params, db, s)]
     jobs = max(1, min(jobs or params.n_jobs, len(todo)))
     if todo:
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("forkserver"), initializer=_init_worker,
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("forkserver"), initializer=die_with_parent,
                                  initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(_loso_unit, params, db, s) for db, s in todo]
             try:
