@@ -141,7 +141,11 @@ def test_runs_group_by_task_and_data():
     assert len({group_key(s) for s in specs}) == 3
     groups = plan_groups(specs)
     assert [len(g) for g in groups] == [3, 1, 1] and groups[0] == specs[:3]
-    assert sorted(len(g) for g in plan_groups(specs, jobs=3)) == [1, 1, 1, 2]
+    assert sorted(len(g) for g in plan_groups(specs, jobs=2)) == [1, 1, 1, 2]  # 4 chunks: 2 per worker
+    assert sorted(len(g) for g in plan_groups(specs, jobs=3)) == [1] * 5  # ceil(5/3) gives 4 < 6 chunks: split to 1
+    two = [RunSpec(t, float(x)) for t in ("C->H", "H->C") for x in range(14)]  # the real study: 2 tasks of 14 runs
+    assert [len(g) for g in plan_groups(two, jobs=2)] == [7, 7, 7, 7] and sum(plan_groups(two, jobs=2), []) == two
+    assert [len(g) for g in plan_groups(two, jobs=1)] == [14, 14]
     assert sum(plan_groups(specs, jobs=8), []) and all(len(g) == 1 for g in plan_groups(specs, jobs=8))
 
 
