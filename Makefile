@@ -34,6 +34,7 @@ bench: setup
 	$(PY) bench/preprocess.py
 	$(PY) bench/train.py
 	$(PY) bench/grid.py
+	$(PY) bench/step_profile.py
 
 clean-outputs:
 	@echo "outputs/ holds results; remove what you no longer need by hand (nothing is deleted automatically)."
