@@ -20,8 +20,8 @@ member, each what the member gives trained alone by :func:`~madtn_utils.train.lo
 - ``runs``: as ``seeds``, with every run of the call whose config agrees on everything but λ,
   the components, the control and the normalisation (:func:`stack_key`) in one stack: fewer,
   larger stacks, but a run's last bits then depend on which runs were pending beside it;
-- ``auto``: ``seeds`` on CUDA; on the CPU ``seeds`` for inputs up to :data:`CPU_SEEDS_MAX_SIZE` px (a step
-  there is small and per-step overhead dominates) and ``loop`` above (measured: README, Benchmarks).
+- ``auto``: ``seeds`` on CUDA; on the CPU ``seeds`` for inputs up to :data:`CPU_SEEDS_MAX_SIZE` px and
+  ``loop`` above (measured: README, Benchmarks).
 
 ``train.alignment``: ``mmd``, ``coral`` and ``jmmd`` stack (their losses are computed for all the
 members at once, :func:`~madtn_utils.train.stacked_net.stacked_objective`). ``dann`` always trains
@@ -39,12 +39,15 @@ differed by 2e-4 relative and the probabilities by 7e-5; after the smoke run's 8
 where another float order (another thread count, another GPU) would land it: results of
 stacked and unstacked training are compared as seeds are, not bit for bit.
 
-On the 2-core CPU of this project (``bench/grid.py``, one thread, channels-last; measured while
-other jobs ran, so only roughly) stacked networks were at best a little faster than one by one
-at smoke size and clearly slower at the paper's size (112 px): oneDNN's grouped convolutions
-lose to plain ones. So the CPU default is ``loop``, which is also exact. On a GPU one small
-network is launch-bound and a stack launches the kernels of all its members at once; that
-default is not measured here.
+On the 2-core CPU of this project (``bench/grid.py``, one thread, channels-last) stacked networks
+were clearly slower than one by one at the paper's size (112 px; measured under load): oneDNN's
+grouped convolutions lose to plain ones. At the real-data study's 28 px, idle, with bf16 autocast,
+each run's seeds stacked ran 1.075x one by one (``bench/grid.py --params params/real.yaml --only real
+--stacking seeds --epochs 15``, 140 trainings): a small gain, so ``seeds`` up to 32 px and the exact
+``loop`` above. Even at 28 px a step is not overhead-bound (``bench/step_profile.py``: about half of
+it is convolutions at ~77 % of the bf16 matmul peak), which is why stacking gains so little. On a
+GPU one small network is launch-bound and a stack launches the kernels of all its members at once;
+that default is not measured here.
 
 A member whose loss diverges stops the whole stack at the end of that epoch, with that
 member's message (:func:`~madtn_utils.train.loop.check_losses`, naming the run): no member of
@@ -103,14 +106,14 @@ def stack_key(config: TrainConfig) -> str:
     return repr(sorted((k, v) for k, v in to_dict(config).items() if k not in PER_MEMBER))
 
 
-#: ``auto`` on the CPU: ``seeds`` for inputs of at most this side, ``loop`` above (``bench/grid.py``, README).
+#: ``auto`` on the CPU: ``seeds`` for inputs of at most this side, ``loop`` above (``bench/grid.py``, README: 1.075x at 28 px, idle).
 CPU_SEEDS_MAX_SIZE = 32
 
 
 def resolve_stacking(config: TrainConfig, device, input_size: int | None = None) -> str:
     """``loop``, ``seeds`` or ``runs``: ``train.stacking`` with ``auto`` resolved for ``device`` (a torch.device
-    or its type) and the input side: ``seeds`` on CUDA; on the CPU ``seeds`` up to :data:`CPU_SEEDS_MAX_SIZE` px,
-    where a step is small and per-step overhead dominates, else ``loop``. Always ``loop`` under ``alignment: dann``."""
+    or its type) and the input side: ``seeds`` on CUDA; on the CPU ``seeds`` up to :data:`CPU_SEEDS_MAX_SIZE` px
+    (measured there: a small gain), else ``loop``. Always ``loop`` under ``alignment: dann``."""
     if config.alignment == "dann":
         return "loop"
     if config.stacking != "auto":
