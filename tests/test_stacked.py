@@ -17,6 +17,7 @@ import torch
 
 from madtn_utils.suite import runs as runs_mod
 from madtn_utils.suite.execute import plan_groups
+from madtn_utils.suite.groups import pack_singles
 from madtn_utils.suite.groups import grid_devices
 from madtn_utils.suite.params import RunParams
 from madtn_utils.suite.spec import RunSpec, group_key, run_config, run_hash
@@ -141,11 +142,17 @@ def test_runs_group_by_task_and_data():
     assert len({group_key(s) for s in specs}) == 3
     groups = plan_groups(specs)
     assert [len(g) for g in groups] == [3, 1, 1] and groups[0] == specs[:3]
-    assert sorted(len(g) for g in plan_groups(specs, jobs=2)) == [1, 1, 1, 2]  # 4 chunks: 2 per worker
-    assert sorted(len(g) for g in plan_groups(specs, jobs=3)) == [1] * 5  # ceil(5/3) gives 4 < 6 chunks: split to 1
+    assert sorted(len(g) for g in plan_groups(specs, jobs=3)) == [1, 1, 1, 2]  # 4 < 6 chunks, but ceil(5/6) = 1 < 4 runs
     two = [RunSpec(t, float(x)) for t in ("C->H", "H->C") for x in range(14)]  # the real study: 2 tasks of 14 runs
     assert [len(g) for g in plan_groups(two, jobs=2)] == [7, 7, 7, 7] and sum(plan_groups(two, jobs=2), []) == two
     assert [len(g) for g in plan_groups(two, jobs=1)] == [14, 14]
+    singles = [RunSpec(t, 2.0) for t in ("H->V", "V->H", "N->H", "V->N", "N->V", "H->C", "V->C", "C->N", "N->C")]
+    chunks = plan_groups(two[:6] + singles, jobs=2)  # the smoke grid's shape: one task of 6 runs, 9 tasks of one
+    assert [len(c) for c in chunks] == [6] + [1] * 9
+    packed = pack_singles(chunks, jobs=2)
+    assert [len(c) for c in packed] == [6, 3, 3, 3]  # ceil(15 / 4) = 4 runs at most, split evenly
+    assert sorted(map(repr, sum(packed, []))) == sorted(map(repr, two[:6] + singles))
+    assert pack_singles(plan_groups(two, jobs=2), jobs=2) == plan_groups(two, jobs=2)  # no one-run chunk: unchanged
     assert sum(plan_groups(specs, jobs=8), []) and all(len(g) == 1 for g in plan_groups(specs, jobs=8))
 
 
@@ -179,6 +186,30 @@ def test_train_runs_writes_each_run_as_alone(tmp_path, domains, monkeypatch):
         assert json.loads((tmp_path / run["out_dir"] / "metrics.json").read_text())["stacking"]["runs"] == 3
     with pytest.raises(ValueError, match=r"needs other data or preprocessing"):
         runs_mod.train_runs(params, source="H", target="V", runs=[{}, {"overrides": {"preprocess.apex": "onset"}}])
+
+
+def test_runs_of_several_tasks_train_per_task_each_as_alone(tmp_path, domains, monkeypatch):
+    """The packed one-run tasks of the grid (02_train's train_runs_of_tasks): runs naming their own task train
+    with the runs of their task and data only, each as alone; the records come back in the order given."""
+    src, tgt = domains
+    monkeypatch.setattr(runs_mod, "load_domain", lambda p, db: ({"smic-hs": src, "smic-vis": tgt, "smic-nir": tgt}[db],
+                                                                 None, {"folder": f"cache/{db}"}))
+    params = RunParams(seeds=(0,), train=dataclasses.replace(BASE, stacking="loop"))
+    runs = [{"lam": 2.0, "out_dir": str(tmp_path / "a")}, {"lam": 2.0, "target": "N", "out_dir": str(tmp_path / "b")},
+            {"lam": 0.0, "source": "H", "target": "V", "out_dir": str(tmp_path / "c")}]
+    given = [dict(r) for r in runs]
+    records = runs_mod.train_runs_of_tasks(params, source="H", target="V", runs=runs)
+    assert runs == given  # the caller's mappings are not changed
+    assert [(r["task"], r["lam"], r["stacking"]["runs"]) for r in records] == [("H->V", 2.0, 2), ("H->N", 2.0, 1),
+                                                                               ("H->V", 0.0, 2)]
+    for run, rec in zip(runs, records):
+        alone = runs_mod.train_run(params, source="H", target=run.get("target", "V"), lam=run["lam"],
+                                   out_dir=tmp_path / "alone")
+        assert rec["run_hash"] == alone["run_hash"] and rec["out_dir"] == run["out_dir"]
+        for name in ("predictions.csv", "history.csv"):
+            assert (tmp_path / run["out_dir"] / name).read_text() == (tmp_path / "alone" / name).read_text()
+    with pytest.raises(ValueError, match=r"runs: expected at least one run to train, got none"):
+        runs_mod.train_runs_of_tasks(params, source="H", target="V", runs=[])
 
 
 def test_a_write_error_rescues_that_run_and_writes_the_others(tmp_path, domains, monkeypatch):

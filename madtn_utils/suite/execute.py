@@ -2,7 +2,8 @@
 
 Stacking: the unfinished runs of one task and data (:func:`~madtn_utils.suite.spec.group_key`)
 are trained by one ``02_train`` execution (:func:`execute_runs`, chunks planned by
-:func:`~madtn_utils.suite.groups.plan_groups`), in the folder of its first run; the executed
+:func:`~madtn_utils.suite.groups.plan_groups`; one-run chunks of several tasks packed into one
+execution by :func:`~madtn_utils.suite.groups.pack_singles`), in the folder of its first run; the executed
 notebook is then copied into the folder of every other run it trained, so each finished run
 folder holds the notebook that made it, and resume, run hashes and rescue stay per run.
 
@@ -34,7 +35,7 @@ from pathlib import Path
 
 from madtn_utils.procs import NotebookFailed, die_with_parent, remove_stale
 from madtn_utils.suite.grid import TRAIN, is_finished, notebooks_dir, run_dir_of
-from madtn_utils.suite.groups import grid_devices, plan_groups
+from madtn_utils.suite.groups import grid_devices, pack_singles, plan_groups
 from madtn_utils.suite.spec import METRICS_FILE, RunSpec, group_key, recorded_hash, run_hash
 
 __all__ = ["KERNEL_ARGS", "execute_notebook", "execute_runs", "execute_run", "connect", "run_grid"]
@@ -99,8 +100,10 @@ def _copy_notebook(notebook: Path, folder: Path) -> None:
 
 
 def execute_runs(params_file: str, specs, folders, expected_hashes=None, log_output: bool = False) -> list[dict]:
-    """Execute 02_train once for the unfinished runs of ``specs`` (one :func:`~madtn_utils.suite.spec.group_key`:
-    a task and its data), trained together (stacked), each into its folder; one status dict per run.
+    """Execute 02_train once for the unfinished runs of ``specs``, each into its folder; one status dict per run.
+    The runs of one :func:`~madtn_utils.suite.spec.group_key` (a task and its data) train together (stacked);
+    ``specs`` may hold several such groups (one-run chunks packed by
+    :func:`~madtn_utils.suite.groups.pack_singles`), which the notebook trains one after another.
 
     The notebook is executed in the folder of the first unfinished run (the *lead*); when it
     succeeds (every run's ``metrics.json`` holds its expected hash), it is copied into the folder
@@ -109,8 +112,8 @@ def execute_runs(params_file: str, specs, folders, expected_hashes=None, log_out
     runs' :func:`run_hash` (computed from ``params_file`` when None).
     """
     specs, folders = list(specs), [Path(f) for f in folders]
-    if len({group_key(s) for s in specs}) != 1 or len(folders) != len(specs):
-        raise ValueError("specs: expected runs of one task and data, one folder each")
+    if not specs or len(folders) != len(specs):
+        raise ValueError(f"specs, folders: expected one folder per run, got {len(specs)} runs and {len(folders)} folders")
     if expected_hashes is None:
         from madtn_utils.suite.params import load_params
 
@@ -139,8 +142,10 @@ def execute_runs(params_file: str, specs, folders, expected_hashes=None, log_out
     source, target = specs[0].task.split("->")
     parameters = {"params_file": str(params_file), "source": source, "target": target,
                   "runs": [{"lam": float(s.lam), "components": s.components, "overrides": dict(s.overrides),
-                            "out_dir": str(f)} for s, f, _ in todo]}
-    what = f"for run {lead.name}" + (f" and {len(todo) - 1} stacked with it" if len(todo) > 1 else "")
+                            "out_dir": str(f), **dict(zip(("source", "target"), s.task.split("->")))}
+                           for s, f, _ in todo]}
+    together = "stacked" if len({group_key(s) for s, _, _ in todo}) == 1 else "trained"
+    what = f"for run {lead.name}" + (f" and {len(todo) - 1} {together} with it" if len(todo) > 1 else "")
     notebook = execute_notebook(TRAIN, lead, parameters, what=what, check=check, log_output=log_output)
     for _, folder, _ in todo[1:]:
         _copy_notebook(notebook, folder)
@@ -216,7 +221,8 @@ def run_grid(params_file: str | Path, specs, run_root: str | Path, *, jobs: int 
     results = [{"run": f.name, "status": "done before", "seconds": 0.0} for f, h in runs.values() if is_finished(f, h)]
     pending = [s for s, (f, h) in runs.items() if not is_finished(f, h)]
     workers, gpus = (jobs, None) if scheduler is not None else grid_devices(params.train.device, jobs)
-    todo = [(params_file, g, [str(runs[s][0]) for s in g], [runs[s][1] for s in g]) for g in plan_groups(pending, workers)]
+    todo = [(params_file, g, [str(runs[s][0]) for s in g], [runs[s][1] for s in g])
+            for g in pack_singles(plan_groups(pending, workers), workers)]
     bar = tqdm(total=len(runs), initial=len(results), desc="grid", unit="run", disable=not progress)
     try:
         if todo and scheduler is not None:

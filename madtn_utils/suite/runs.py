@@ -44,7 +44,8 @@ from madtn_utils.preprocess.domain import CLASSES
 from madtn_utils.suite.params import RunParams, load_domain
 from madtn_utils.suite.scores import PREDICTIONS_FILE, predictions_sha256
 from madtn_utils.suite.version import code_version
-from madtn_utils.suite.spec import METRICS_FILE, RunSpec, RunWarning, run_config, run_hash, run_slug, spec_params
+from madtn_utils.suite.spec import (METRICS_FILE, RunSpec, RunWarning, group_key, run_config, run_hash, run_slug,
+                                    spec_params)
 from madtn_utils.train.tasks import parse_task, resolve_task
 from madtn_utils.train.gap import GAP_METHOD, summarize_gap
 from madtn_utils.train.loop import resolve_device
@@ -53,7 +54,7 @@ from madtn_utils.train.metrics import summarize
 from madtn_utils.train.saved import model_file, sha256, state_bytes
 from madtn_utils.train.stacked import fit_stacked, prepare_members, resolve_stacking
 
-__all__ = ["train_runs", "train_run", "check_out_dir", "save_run", "class_notes", "per_seed_record", "run_summary"]
+__all__ = ["train_runs", "train_runs_of_tasks", "train_run", "check_out_dir", "save_run", "class_notes", "per_seed_record", "run_summary"]
 
 
 def train_run(params: RunParams, *, source: str, target: str, lam: float | None = None,
@@ -68,6 +69,29 @@ def train_run(params: RunParams, *, source: str, target: str, lam: float | None 
     """
     run = {"lam": lam, "components": components, "overrides": overrides or {}, "out_dir": out_dir}
     return train_runs(params, source=source, target=target, runs=[run], seeds=seeds, progress=progress)[0]
+
+
+def train_runs_of_tasks(params: RunParams, *, source: str, target: str, runs, seeds=None,
+                        progress: bool = False) -> list[dict]:
+    """:func:`train_runs` for runs that may each name their own task: a run mapping may hold ``source`` and
+    ``target`` (default: the arguments). The runs of each task and data (:func:`~madtn_utils.suite.spec.group_key`)
+    train together in one :func:`train_runs` call, groups in the order of their first run; the records come
+    back in the order of ``runs``. (The grid packs one-run groups of several tasks into one ``02_train``
+    execution: :func:`~madtn_utils.suite.groups.pack_singles`.)"""
+    runs = [dict(r) for r in runs]
+    if not runs:
+        raise ValueError("runs: expected at least one run to train, got none")
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(runs):
+        task = resolve_task(r.pop("source", source), r.pop("target", target))
+        groups.setdefault(group_key(_spec(params, task, r)), []).append(i)
+    records: list[dict | None] = [None] * len(runs)
+    for key, idx in groups.items():
+        src, tgt = key[0].split("->")
+        done = train_runs(params, source=src, target=tgt, runs=[runs[i] for i in idx], seeds=seeds, progress=progress)
+        for i, record in zip(idx, done):
+            records[i] = record
+    return records
 
 
 def _spec(params: RunParams, task: str, run: dict) -> RunSpec:
