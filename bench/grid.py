@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     from madtn_utils.suite.grid import grid_for
     from madtn_utils.suite.params import load_domain, load_params, override
     from madtn_utils.suite.spec import spec_params
-    from madtn_utils.train.loop import fit_prepared
+    from madtn_utils.train.loop import fit_prepared, steps_per_epoch
     from madtn_utils.train.runtime import step_flops
     from madtn_utils.train.stacked import fit_stacked, prepare_members
     from madtn_utils.train.tasks import parse_task
@@ -148,8 +148,7 @@ def main(argv=None) -> int:
         problems = [m.name for m, d in zip(members, diffs) if not (d["same_predictions"] and d["same_metrics"])]
 
     steps = len(members[0].prepared.source_maps)  # rows per epoch: every source map once, plus the target rows
-    n_steps = max(1, min(math.ceil(steps / cfg.batch_size), steps // 2))
-    rows = steps + n_steps * min(cfg.batch_size, len(tgt.test_maps))
+    rows = steps + steps_per_epoch(steps, cfg.batch_size) * min(cfg.batch_size, len(tgt.test_maps))
     flops = step_flops(cfg, members[0].prepared.input_size, rows) * cfg.epochs * len(members)
     peak = matmul_peak(cfg.cpu_threads or torch.get_num_threads())
     out = {"task": task, "runs": len(specs), "trainings": len(members), "stacking": args.stacking,

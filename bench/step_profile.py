@@ -15,8 +15,8 @@ when unset). Every profiled op's *self* time is put into one category:
 
 It prints milliseconds per step for each (the profiler's own overhead makes the profiled sum a
 little larger than the unprofiled time, printed beside it), the convolutions' GFLOP/s (the
-convolution FLOPs of :func:`~madtn_utils.train.runtime.step_flops`, without the fully connected
-layers) against this process's 2048² matmul peak in the dtype the convolutions ran in, and the
+convolution FLOPs, :func:`~madtn_utils.train.runtime.conv_step_flops`) against this process's 2048²
+matmul peak in the dtype the convolutions ran in (``bench/train.py``'s ``matmul_gflops``), and the
 **floor**: the grid's trainings (every run x seed of ``--only``, each task's steps per epoch times
 the params' epochs) times each task's measured convolution time per step, divided by ``--cores``
 (and the same with the max-pooling and the zero fills added).
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import subprocess
 import sys
 import time
@@ -41,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-__all__ = ["CATEGORIES", "category", "conv_flops", "main"]
+__all__ = ["CATEGORIES", "category", "main"]
 
 #: The categories, in print order.
 CATEGORIES = ("convolution forward", "convolution backward", "max-pooling", "zero fills", "rotation (grid_sample)",
@@ -65,28 +64,6 @@ def category(event) -> str:
     return _BY_NAME.get(event.name, "other")
 
 
-def conv_flops(config, input_size: int, rows: int) -> float:
-    """Convolution FLOPs of one step of ``rows`` inputs: forward, weight gradients, input gradients but the first's.
-
-    >>> from madtn_utils.train.hparams import TrainConfig
-    >>> cfg = TrainConfig(widths=(16, 32, 64))
-    >>> round(conv_flops(cfg, 28, 1) / 1e6, 2)   # 2 x 1.88 (conv 1) + 3 x 1.81 (conv 2) + 3 x 1.81 (conv 3) MFLOP
-    14.6
-    """
-    side, c_in, total = input_size, 3, 0.0
-    for i, (c_out, k) in enumerate(zip(config.widths, config.kernel_sizes)):
-        flops = 2.0 * c_in * c_out * k * k * side * side
-        total += flops * (2 if i == 0 else 3)
-        c_in, side = c_out, side // 2
-    return rows * total
-
-
-def _steps(n_source: int, n_target: int, batch: int) -> tuple[int, float]:
-    """(steps per epoch, mean rows per step) of :func:`~madtn_utils.train.loop.epoch_batches`."""
-    steps = max(1, min(math.ceil(n_source / batch), n_source // 2))
-    return steps, n_source / steps + min(batch, n_target)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params/real.yaml")
@@ -102,10 +79,13 @@ def main(argv=None) -> int:
     from madtn_utils.suite.grid import grid_for
     from madtn_utils.suite.params import load_domain, load_params
     from madtn_utils.suite.spec import spec_params
-    from madtn_utils.train.loop import fit_prepared
+    from madtn_utils.train.loop import fit_prepared, steps_per_epoch
     from madtn_utils.train.prepare import prepare_task
-    from madtn_utils.train.runtime import resolve_autocast
+    from madtn_utils.train.runtime import conv_step_flops, resolve_autocast
     from madtn_utils.train.tasks import parse_task
+
+    sys.path.insert(1, str(Path(__file__).resolve().parent))
+    from train import matmul_gflops  # bench/train.py: the same peak its float32/bf16 table is measured against
 
     warnings.simplefilter("ignore")
     params = load_params(args.params)
@@ -120,7 +100,8 @@ def main(argv=None) -> int:
         src_db, tgt_db = parse_task(task)
         src, tgt = load_domain(p, src_db)[0], load_domain(p, tgt_db)[0]
         prepared = prepare_task(src, tgt, cfg)
-        steps, rows = _steps(len(prepared.source_maps), len(prepared.target_maps), cfg.batch_size)
+        steps = steps_per_epoch(len(prepared.source_maps), cfg.batch_size)
+        rows = len(prepared.source_maps) / steps + min(cfg.batch_size, len(prepared.target_maps))  # mean per step
         short = dataclasses.replace(cfg, epochs=args.epochs)
         fit_prepared(prepared, tgt, dataclasses.replace(cfg, epochs=2), seed=0)  # warm-up
         t0 = time.perf_counter()
@@ -132,12 +113,9 @@ def main(argv=None) -> int:
         for e in prof.events():
             ms[category(e)] += e.self_cpu_time_total / 1e3 / (steps * args.epochs)
         dtype = torch.bfloat16 if resolve_autocast(cfg, prepared.device) == "bf16" else torch.float32
-        a, b = torch.randn(2048, 2048).to(dtype), torch.randn(2048, 2048).to(dtype)
-        a @ b
-        best = min(_time(lambda: a @ b) for _ in range(10))
-        peak = 2 * 2048 ** 3 / best / 1e9
+        peak = matmul_gflops(dtype, prepared.device)
         conv_ms = ms["convolution forward"] + ms["convolution backward"]
-        gflops = conv_flops(cfg, prepared.input_size, rows) / (conv_ms / 1e3) / 1e9
+        gflops = conv_step_flops(cfg, prepared.input_size, rows) / (conv_ms / 1e3) / 1e9
         trainings = sum(1 for s in specs if s.task == task) * len(params.seeds)
         floor += trainings * steps * cfg.epochs * conv_ms / 1e3 / args.cores
         pooled += trainings * steps * cfg.epochs * (conv_ms + ms["max-pooling"] + ms["zero fills"]) / 1e3 / args.cores
@@ -153,12 +131,6 @@ def main(argv=None) -> int:
           f"with the max-pooling and the zero fills: {pooled:.0f} s")
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     return 0
-
-
-def _time(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""bench/step_profile.py's accounting: the op categories and the convolution FLOPs against step_flops."""
+"""bench/step_profile.py's accounting: the op categories, the convolution FLOPs against step_flops, the steps per epoch."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from madtn_utils.train.hparams import TrainConfig
-from madtn_utils.train.loop import epoch_batches
-from madtn_utils.train.runtime import step_flops
+from madtn_utils.train.loop import epoch_batches, steps_per_epoch
+from madtn_utils.train.runtime import conv_step_flops, step_flops
 
 _SPEC = importlib.util.spec_from_file_location("step_profile", Path(__file__).resolve().parents[1] / "bench" / "step_profile.py")
 step_profile = importlib.util.module_from_spec(_SPEC)
@@ -40,11 +40,15 @@ def test_conv_flops_are_step_flops_without_the_fully_connected_layers(size, widt
     cfg = TrainConfig(widths=widths, fc_dim=128)
     side = size // 8
     fc = 2.0 * (widths[-1] * side * side * 128 + 128 * 3)  # forward FLOPs of fc1 + fc2 per row
-    assert step_profile.conv_flops(cfg, size, rows) == pytest.approx(step_flops(cfg, size, rows) - 3 * fc * rows, rel=1e-12)
+    assert conv_step_flops(cfg, size, rows) == pytest.approx(step_flops(cfg, size, rows) - 3 * fc * rows, rel=1e-12)
+    side, c_in, convs = size, 3, []  # each convolution's forward FLOPs per row, by hand
+    for c_out, k in zip(widths, (5, 3, 3)):
+        convs.append(2.0 * c_in * c_out * k * k * side * side)
+        c_in, side = c_out, side // 2
+    assert conv_step_flops(cfg, size, rows) == pytest.approx(rows * (3 * sum(convs) - convs[0]), rel=1e-12)
 
 
 @pytest.mark.parametrize("n_source, n_target", [(145, 164), (164, 145), (3, 2), (1800, 160)])
-def test_steps_match_the_training_loops_epoch(n_source, n_target):
-    src, tgt = epoch_batches(n_source, n_target, 32, torch.Generator().manual_seed(0))
-    steps, rows = step_profile._steps(n_source, n_target, 32)
-    assert steps == len(src) and rows == pytest.approx(sum(len(s) for s in src) / len(src) + tgt.shape[1])
+def test_steps_per_epoch_is_the_training_loops(n_source, n_target):
+    src, _ = epoch_batches(n_source, n_target, 32, torch.Generator().manual_seed(0))
+    assert steps_per_epoch(n_source, 32) == len(src) and all(len(s) >= 2 or n_source < 2 for s in src)

@@ -60,7 +60,7 @@ from madtn_utils.train.streams import Streams, dropout_mask, run_streams, seeded
 
 __all__ = [
     "DIVERGED_LOSS", "TrainingDivergedError", "check_losses", "TaskResult", "PreparedTask", "resolve_device", "prepare_task", "build_model",
-    "init_model", "init_domain_classifier", "epoch_batches", "optimize_step", "train_inputs", "train_step", "predict_proba",
+    "init_model", "init_domain_classifier", "steps_per_epoch", "epoch_batches", "optimize_step", "train_inputs", "train_step", "predict_proba",
     "task_result", "fit_prepared",
     "train_task", "train_seeds",
 ]
@@ -109,11 +109,21 @@ def init_domain_classifier(config: TrainConfig, model: MADTNNet, seed: int, devi
         return DomainClassifier(model.fc1.out_features if config.mmd_layer == "fc1" else model.flat_dim).to(device)
 
 
+def steps_per_epoch(n_source: int, batch_size: int) -> int:
+    """Optimiser steps of one epoch over ``n_source`` maps: ceil(n_source / batch_size), at most n_source // 2
+    (every source batch has >= 2 rows), at least 1.
+
+    >>> steps_per_epoch(145, 32), steps_per_epoch(164, 32), steps_per_epoch(3, 32)
+    (5, 6, 1)
+    """
+    return max(1, min(math.ceil(n_source / batch_size), n_source // 2))
+
+
 def epoch_batches(n_source: int, n_target: int, batch_size: int, generator: torch.Generator):
     """One epoch of device indices: (list of source index tensors covering a permutation of
     all n_source maps, each of size ~batch_size and >= 2; target indices (steps, min(batch_size,
     n_target)), each row distinct rows of a fresh random permutation)."""
-    steps = max(1, min(math.ceil(n_source / batch_size), n_source // 2))
+    steps = steps_per_epoch(n_source, batch_size)
     device = generator.device
     src = torch.tensor_split(torch.randperm(n_source, generator=generator, device=device), steps)
     tgt = torch.rand(steps, n_target, generator=generator, device=device).argsort(1)[:, : min(batch_size, n_target)]
