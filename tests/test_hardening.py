@@ -4,7 +4,6 @@ and loses nothing (the hardening issue; every test here failed on the code befor
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from madtn_utils.suite.runs import train_run
 from madtn_utils.train.hparams import TrainConfig
 from madtn_utils.train.loop import TrainingDivergedError, train_task
 
-from tiny import fake_run, write_params
+from tiny import fake_run, full_disk_in, write_params
 
 from test_train import synth_domain
 
@@ -123,14 +122,7 @@ def test_out_that_is_a_file_fails_before_training(tmp_path, shared, monkeypatch,
 
 def test_a_write_error_after_training_keeps_the_result(tmp_path, shared, monkeypatch):
     params = load_params(_params(tmp_path, shared))
-    real = runs_mod.write_json
-
-    def full_disk(path, obj, **kw):
-        if Path(path).parent == tmp_path / "run":
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(path, obj, **kw)
-
-    monkeypatch.setattr(runs_mod, "write_json", full_disk)
+    full_disk_in(monkeypatch, tmp_path / "run")
     with pytest.raises(ValueError, match=r"writing the results failed \(No space left on device\); the finished run "
                                          r"was saved to (\S+) instead") as info:
         train_run(params, source="H", target="V", out_dir=tmp_path / "run")

@@ -296,6 +296,17 @@ def test_reproduce_prints_one_line_messages_and_names_a_failing_notebook(tmp_pat
 GRACE = 5
 
 
+def _kill_leftovers(proc, seen) -> None:
+    """Cleanup after a kill test: SIGKILL ``proc``'s process group and every pid of ``seen`` still running."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:  # the group is gone: nothing to clean up
+        pass
+    for pid in seen:
+        if _running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _kill_main_and_check(cmd: list[str], ready, cwd: Path, timeout: float = 240) -> None:
     """Start ``cmd`` in its own session, wait until ``ready(descendant pids)``, SIGKILL only the main
     process, then assert every descendant is gone within GRACE s (cleanup: killpg, then each by pid)."""
@@ -321,13 +332,7 @@ def _kill_main_and_check(cmd: list[str], ready, cwd: Path, timeout: float = 240)
         left = {pid: _cmdline(pid)[:120] for pid in seen if _running(pid)}
         assert left == {}, f"still running {GRACE} s after the SIGKILL of {cmd[3]}: {left}"
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:  # the group is gone: nothing to clean up
-            pass
-        for pid in seen:
-            if _running(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_leftovers(proc, seen)
 
 
 @pytest.mark.slow
@@ -412,13 +417,7 @@ def _kill_unreaped_and_read_to_eof(cmd: list[str], ready, cwd: Path, timeout: fl
         assert eof, f"the killed command's output still open {GRACE} s after its SIGKILL, held by {left}"
     finally:
         proc.wait()
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:  # the group is gone: nothing to clean up
-            pass
-        for pid in seen:
-            if _running(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_leftovers(proc, seen)
 
 
 def _forkservers(kids) -> int:

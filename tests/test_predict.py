@@ -172,25 +172,17 @@ def test_predict_on_a_run_trained_on_composite_flow(tmp_path, capsys):
 
 
 def test_a_write_error_rescues_the_weights_with_the_run(tmp_path, monkeypatch):
-    import errno
-
     from madtn_utils.suite import runs as runs_mod
     from madtn_utils.suite.params import RunParams
     from madtn_utils.train.hparams import TrainConfig
 
     from test_train import synth_domain
+    from tiny import full_disk_in
 
     src, tgt = synth_domain("smic-hs", shift=False, seed=1, n_per_class=4), synth_domain("smic-vis", shift=True, seed=2, n_per_class=3)
     monkeypatch.setattr(runs_mod, "load_domain", lambda p, db: ({"smic-hs": src, "smic-vis": tgt}[db], None, {"folder": db}))
 
-    real = runs_mod.write_json
-
-    def full_disk(path, obj, **kw):
-        if Path(path).parent == tmp_path / "run":
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(path, obj, **kw)
-
-    monkeypatch.setattr(runs_mod, "write_json", full_disk)
+    full_disk_in(monkeypatch, tmp_path / "run")
     params = RunParams(seeds=(0,), train=TrainConfig(**{**TRAIN, "widths": (4, 8, 8)}))
     with pytest.raises(ValueError, match=r"the finished run was saved to (\S+) instead") as info:
         runs_mod.train_run(params, source="H", target="V", out_dir=tmp_path / "run")

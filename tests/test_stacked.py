@@ -17,8 +17,7 @@ import torch
 
 from madtn_utils.suite import runs as runs_mod
 from madtn_utils.suite.execute import plan_groups
-from madtn_utils.suite.groups import pack_singles
-from madtn_utils.suite.groups import grid_devices
+from madtn_utils.suite.groups import grid_devices, pack_singles
 from madtn_utils.suite.params import RunParams
 from madtn_utils.suite.spec import RunSpec, group_key, run_config, run_hash
 from madtn_utils.train.hparams import TRAIN_VERSION, TrainConfig
@@ -27,6 +26,7 @@ from madtn_utils.train.stacked import fit_stacked, prepare_members
 from madtn_utils.train.streams import STREAMS, stream_seed
 
 from test_train import synth_domain
+from tiny import full_disk_in
 
 PROB_ATOL, HIST_ATOL, HIST_RTOL, GAP_ATOL = 1e-4, 1e-5, 1e-4, 1e-5
 BASE = TrainConfig(epochs=2, batch_size=16, widths=(4, 8, 8), fc_dim=16, device="cpu")
@@ -213,19 +213,11 @@ def test_runs_of_several_tasks_train_per_task_each_as_alone(tmp_path, domains, m
 
 
 def test_a_write_error_rescues_that_run_and_writes_the_others(tmp_path, domains, monkeypatch):
-    import errno
     from pathlib import Path
 
     src, tgt = domains
     monkeypatch.setattr(runs_mod, "load_domain", lambda p, db: ({"smic-hs": src, "smic-vis": tgt}[db], None, {"folder": db}))
-    real = runs_mod.write_json
-
-    def full_disk(path, obj, **kw):
-        if Path(path).parent == tmp_path / "b":
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(path, obj, **kw)
-
-    monkeypatch.setattr(runs_mod, "write_json", full_disk)
+    full_disk_in(monkeypatch, tmp_path / "b")
     params = RunParams(seeds=(0,), train=BASE)
     runs = [{"lam": 1.0, "out_dir": str(tmp_path / d)} for d in "abc"]
     with pytest.raises(ValueError, match=r"^out_dir '.*/b': writing the results failed \(No space left on device\); "

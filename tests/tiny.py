@@ -9,7 +9,7 @@ import pandas as pd
 
 import yaml
 
-__all__ = ["write_params", "fake_run"]
+__all__ = ["write_params", "fake_run", "full_disk_in"]
 
 
 def write_params(base: dict, folder: Path, shared: Path, name: str = "t", **changes) -> Path:
@@ -51,3 +51,20 @@ def fake_run(folder: Path, rec: dict, accuracy: dict, n: int = 4) -> dict:
     (folder / "predictions.csv").write_bytes(data)
     (folder / "metrics.json").write_text(json.dumps(rec))
     return rec
+
+
+def full_disk_in(monkeypatch, folder: Path) -> None:
+    """Make the runs' ``write_json`` (``madtn_utils.suite.runs``) fail with ENOSPC for files in ``folder``
+    (the disk full there only), and write as usual elsewhere."""
+    import errno
+
+    from madtn_utils.suite import runs as runs_mod
+
+    real = runs_mod.write_json
+
+    def full_disk(path, obj, **kw):
+        if Path(path).parent == Path(folder):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, obj, **kw)
+
+    monkeypatch.setattr(runs_mod, "write_json", full_disk)
